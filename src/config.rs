@@ -1,0 +1,427 @@
+//! Settings, read once from the environment at start-up.
+//!
+//! In Azure every app setting is an environment variable; under Functions Core Tools the `Values`
+//! of `local.settings.json` are. Each error names the variable it is about and never echoes a
+//! value that could be a secret.
+
+use crate::scope::Scope;
+use std::fmt;
+use url::Url;
+
+/// Port used when `FUNCTIONS_CUSTOMHANDLER_PORT` is unset (a standalone run, not under the host).
+pub const DEFAULT_PORT: u16 = 3000;
+
+pub const PORT_VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+pub const ENDPOINT_VAR: &str = "COMMUNICATION_SERVICES_ENDPOINT";
+pub const CONNECTION_STRING_VAR: &str = "COMMUNICATION_SERVICES_CONNECTION_STRING";
+pub const SMS_FROM_VAR: &str = "SMS_FROM";
+pub const IDENTITY_ENDPOINT_VAR: &str = "IDENTITY_ENDPOINT";
+pub const IDENTITY_HEADER_VAR: &str = "IDENTITY_HEADER";
+pub const CLIENT_ID_VAR: &str = "AZURE_CLIENT_ID";
+pub const ALLOWED_SCOPES_VAR: &str = "TOKEN_ALLOWED_SCOPES";
+pub const ALLOWED_SENDERS_VAR: &str = "SMS_ALLOWED_SENDERS";
+pub const ALLOWED_COUNTRY_CODES_VAR: &str = "SMS_ALLOWED_COUNTRY_CODES";
+pub const MAX_RECIPIENTS_VAR: &str = "SMS_MAX_RECIPIENTS";
+pub const DEADLINE_VAR: &str = "ACS_REQUEST_DEADLINE_SECONDS";
+
+/// ACS takes at most 100 recipients per send; also the default.
+pub const MAX_RECIPIENTS: usize = 100;
+/// Default bound on one ACS operation, retries included: well under the ~230 s after which
+/// Azure's front end gives up on an HTTP response.
+pub const DEFAULT_DEADLINE_SECONDS: u64 = 30;
+
+/// Everything the handler needs to know about its environment.
+#[derive(Clone)]
+pub struct Settings {
+    /// Loopback port to listen on (`FUNCTIONS_CUSTOMHANDLER_PORT`).
+    pub port: u16,
+    /// ACS resource endpoint, `https://<name>.communication.azure.com` (`COMMUNICATION_SERVICES_ENDPOINT`).
+    pub endpoint: Url,
+    /// How the handler authenticates to ACS.
+    pub auth: AuthSettings,
+    /// Bound on one ACS operation, retries included (`ACS_REQUEST_DEADLINE_SECONDS`).
+    pub deadline: std::time::Duration,
+    pub token: TokenSettings,
+    pub sms: SmsSettings,
+}
+
+/// What `POST /api/token` may hand out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// `TOKEN_ALLOWED_SCOPES`, comma-separated; default `voip`.
+    pub allowed_scopes: Vec<Scope>,
+}
+
+/// Guards on `POST /api/sms`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmsSettings {
+    /// Default sender (`SMS_FROM`); SMS requests fail with a clear error while it is unset.
+    pub from: Option<String>,
+    /// Senders a request may pick with `from` (`SMS_ALLOWED_SENDERS`; default: `SMS_FROM` only).
+    pub allowed_senders: Vec<String>,
+    /// Destination country calling codes (`SMS_ALLOWED_COUNTRY_CODES`, e.g. `1,44`); `None`
+    /// allows every destination.
+    pub allowed_country_codes: Option<Vec<String>>,
+    /// `SMS_MAX_RECIPIENTS`, 1 to 100; default 100.
+    pub max_recipients: usize,
+}
+
+impl fmt::Debug for SmsSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let masked: Vec<String> = self
+            .allowed_senders
+            .iter()
+            .map(|s| crate::redact::phone(s))
+            .collect();
+        f.debug_struct("SmsSettings")
+            .field("from", &self.from.as_deref().map(crate::redact::phone))
+            .field("allowed_senders", &masked)
+            .field("allowed_country_codes", &self.allowed_country_codes)
+            .field("max_recipients", &self.max_recipients)
+            .finish()
+    }
+}
+
+/// The credential source, chosen once in the documented order.
+#[derive(Clone, PartialEq, Eq)]
+pub enum AuthSettings {
+    /// `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set: the function app's managed identity,
+    /// user-assigned when `AZURE_CLIENT_ID` names one.
+    ManagedIdentity { client_id: Option<String> },
+    /// Neither managed identity nor an access key: the signed-in Azure CLI or azd user.
+    DeveloperTools,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("port", &self.port)
+            .field("endpoint", &self.endpoint.as_str())
+            .field("auth", &self.auth)
+            .field("deadline", &self.deadline)
+            .field("token", &self.token)
+            .field("sms", &self.sms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+impl AuthSettings {
+    /// A label safe to log: it says which credential, never what it holds.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            AuthSettings::ManagedIdentity { client_id: None } => "system-assigned managed identity",
+            AuthSettings::ManagedIdentity { client_id: Some(_) } => {
+                "user-assigned managed identity (AZURE_CLIENT_ID)"
+            }
+            AuthSettings::DeveloperTools => "developer tools (Azure CLI, then Azure Developer CLI)",
+        }
+    }
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid setting {}: {}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so tests need not touch the process environment.
+    /// Empty values count as unset, as they do in the portal.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let port = match var(PORT_VAR) {
+            None => DEFAULT_PORT,
+            Some(raw) => parse_port(&raw)?,
+        };
+
+        let endpoint = match var(ENDPOINT_VAR) {
+            Some(raw) => parse_endpoint(&raw)?,
+            None => {
+                return Err(invalid(
+                    ENDPOINT_VAR,
+                    "not set; expected https://<resource>.communication.azure.com",
+                ));
+            }
+        };
+
+        let auth = if var(IDENTITY_ENDPOINT_VAR).is_some() && var(IDENTITY_HEADER_VAR).is_some() {
+            AuthSettings::ManagedIdentity {
+                client_id: var(CLIENT_ID_VAR),
+            }
+        } else {
+            AuthSettings::DeveloperTools
+        };
+
+        let deadline = match var(DEADLINE_VAR) {
+            None => DEFAULT_DEADLINE_SECONDS,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(seconds @ 1..=220) => seconds,
+                _ => {
+                    return Err(invalid(
+                        DEADLINE_VAR,
+                        format!("'{raw}' is not a number of seconds from 1 to 220"),
+                    ));
+                }
+            },
+        };
+
+        let allowed_scopes = match var(ALLOWED_SCOPES_VAR) {
+            None => vec![Scope::Voip],
+            Some(raw) => list(&raw)
+                .map(|name| {
+                    name.parse::<Scope>().map_err(|_| {
+                        invalid(ALLOWED_SCOPES_VAR, format!("unknown scope '{name}'; known: chat, voip, chat.join, chat.join.limited, voip.join"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
+        let from = var(SMS_FROM_VAR).map(|s| s.trim().to_owned());
+        let allowed_senders = match var(ALLOWED_SENDERS_VAR) {
+            Some(raw) => list(&raw).map(str::to_owned).collect(),
+            None => from.iter().cloned().collect(),
+        };
+        let allowed_country_codes = match var(ALLOWED_COUNTRY_CODES_VAR) {
+            None => None,
+            Some(raw) => {
+                let codes: Vec<String> = list(&raw)
+                    .map(|c| c.trim_start_matches('+').to_owned())
+                    .collect();
+                let valid = |c: &String| {
+                    (1..=3).contains(&c.len())
+                        && !c.starts_with('0')
+                        && c.bytes().all(|b| b.is_ascii_digit())
+                };
+                if let Some(bad) = codes.iter().find(|c| !valid(c)) {
+                    return Err(invalid(
+                        ALLOWED_COUNTRY_CODES_VAR,
+                        format!("'{bad}' is not a country calling code (1 to 3 digits)"),
+                    ));
+                }
+                Some(codes)
+            }
+        };
+        let max_recipients = match var(MAX_RECIPIENTS_VAR) {
+            None => MAX_RECIPIENTS,
+            Some(raw) => match raw.trim().parse::<usize>() {
+                Ok(n @ 1..=MAX_RECIPIENTS) => n,
+                _ => {
+                    return Err(invalid(
+                        MAX_RECIPIENTS_VAR,
+                        format!("'{raw}' is not a number from 1 to {MAX_RECIPIENTS}"),
+                    ));
+                }
+            },
+        };
+
+        Ok(Settings {
+            port,
+            endpoint,
+            auth,
+            deadline: std::time::Duration::from_secs(deadline),
+            token: TokenSettings { allowed_scopes },
+            sms: SmsSettings {
+                from,
+                allowed_senders,
+                allowed_country_codes,
+                max_recipients,
+            },
+        })
+    }
+}
+
+/// Items of a comma-separated setting, trimmed, empty ones skipped.
+fn list(raw: &str) -> impl Iterator<Item = &str> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
+fn parse_port(raw: &str) -> Result<u16, ConfigError> {
+    match raw.trim().parse::<u16>() {
+        Ok(port) if port != 0 => Ok(port),
+        _ => Err(invalid(
+            PORT_VAR,
+            format!("'{}' is not a port number (1-65535)", raw.trim()),
+        )),
+    }
+}
+
+/// Parses the ACS endpoint into an origin with an empty path, so that joining an operation path
+/// never yields `//`.
+pub fn parse_endpoint(raw: &str) -> Result<Url, ConfigError> {
+    let raw = raw.trim();
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("accesskey=") || lower.starts_with("endpoint=") {
+        // A pasted connection string: say so without repeating it, since it holds the key.
+        return Err(invalid(
+            ENDPOINT_VAR,
+            "looks like a connection string; set only the endpoint URL \
+             (https://<resource>.communication.azure.com)",
+        ));
+    }
+    let url = Url::parse(raw)
+        .map_err(|e| invalid(ENDPOINT_VAR, format!("'{raw}' is not a URL ({e})")))?;
+    if url.scheme() != "https" {
+        return Err(invalid(ENDPOINT_VAR, format!("'{raw}' must use https")));
+    }
+    if url.host_str().is_none() {
+        return Err(invalid(ENDPOINT_VAR, format!("'{raw}' has no host")));
+    }
+    if !url.path().trim_end_matches('/').is_empty() || url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(
+            ENDPOINT_VAR,
+            format!("'{raw}' must be the resource origin only, without a path or query"),
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(ENDPOINT_VAR, "must not contain credentials"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    const ENDPOINT: (&str, &str) = (ENDPOINT_VAR, "https://contoso.communication.azure.com");
+
+    #[test]
+    fn port_defaults_when_unset_and_rejects_garbage() {
+        assert_eq!(settings(&[ENDPOINT]).unwrap().port, DEFAULT_PORT);
+        assert_eq!(
+            settings(&[ENDPOINT, (PORT_VAR, "7071")]).unwrap().port,
+            7071
+        );
+        for bad in ["abc", "0", "65536", "-1", "80 80"] {
+            let err = settings(&[ENDPOINT, (PORT_VAR, bad)]).unwrap_err();
+            assert_eq!(err.variable, PORT_VAR, "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoint_trailing_slash_is_tolerated() {
+        for raw in [
+            "https://contoso.communication.azure.com/",
+            "https://contoso.communication.azure.com",
+        ] {
+            let url = parse_endpoint(raw).unwrap();
+            let joined = url.join("identities").unwrap();
+            assert_eq!(
+                joined.as_str(),
+                "https://contoso.communication.azure.com/identities"
+            );
+        }
+    }
+
+    #[test]
+    fn endpoint_rejects_connection_string_without_echoing_the_key() {
+        let err = parse_endpoint("endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0")
+            .unwrap_err();
+        assert!(err.to_string().contains("connection string"));
+        assert!(!err.to_string().contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn endpoint_must_be_an_https_origin() {
+        for bad in [
+            "http://x.communication.azure.com",
+            "x.communication.azure.com",
+            "https://x/path",
+        ] {
+            assert!(parse_endpoint(bad).is_err(), "{bad}");
+        }
+        assert!(settings(&[]).is_err());
+    }
+
+    #[test]
+    fn guard_settings_have_defaults_and_checks() {
+        let s = settings(&[ENDPOINT, (SMS_FROM_VAR, "+18005550100")]).unwrap();
+        assert_eq!(s.token.allowed_scopes, vec![Scope::Voip]);
+        assert_eq!(s.sms.allowed_senders, vec!["+18005550100".to_owned()]);
+        assert_eq!(s.sms.allowed_country_codes, None);
+        assert_eq!(s.sms.max_recipients, 100);
+
+        let s = settings(&[
+            ENDPOINT,
+            (ALLOWED_SCOPES_VAR, "chat, voip"),
+            (ALLOWED_COUNTRY_CODES_VAR, "1,+44"),
+        ])
+        .unwrap();
+        assert_eq!(s.token.allowed_scopes, vec![Scope::Chat, Scope::Voip]);
+        assert_eq!(
+            s.sms.allowed_country_codes,
+            Some(vec!["1".to_owned(), "44".to_owned()])
+        );
+
+        for (var, bad) in [
+            (ALLOWED_SCOPES_VAR, "voip,admin"),
+            (ALLOWED_COUNTRY_CODES_VAR, "1,x"),
+            (MAX_RECIPIENTS_VAR, "101"),
+            (MAX_RECIPIENTS_VAR, "0"),
+            (DEADLINE_VAR, "0"),
+        ] {
+            assert_eq!(settings(&[ENDPOINT, (var, bad)]).unwrap_err().variable, var);
+        }
+    }
+
+    #[test]
+    fn debug_masks_phone_numbers() {
+        let s = settings(&[ENDPOINT, (SMS_FROM_VAR, "+18005550100")]).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("+18005550100"), "{debug}");
+        assert!(debug.contains("+1800…0100"), "{debug}");
+    }
+
+    #[test]
+    fn managed_identity_needs_both_variables() {
+        let mi = settings(&[
+            ENDPOINT,
+            (IDENTITY_ENDPOINT_VAR, "http://x"),
+            (IDENTITY_HEADER_VAR, "h"),
+        ]);
+        assert_eq!(
+            mi.unwrap().auth,
+            AuthSettings::ManagedIdentity { client_id: None }
+        );
+        let half = settings(&[ENDPOINT, (IDENTITY_ENDPOINT_VAR, "http://x")]);
+        assert_eq!(half.unwrap().auth, AuthSettings::DeveloperTools);
+    }
+}

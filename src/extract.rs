@@ -1,0 +1,219 @@
+//! Extractors that turn the raw request into checked input, answering bad input with an
+//! [`ApiError`] that names the problem.
+
+use crate::{acs::CallContext, error::ApiError};
+use axum::{
+    body::Body,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{StatusCode, header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+/// Largest request body accepted; ours are a few hundred bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// A JSON body that may be absent: `None` when the request has no body at all.
+///
+/// Unlike axum's `Json`, every rejection is our error shape: 413 over [`BODY_LIMIT`], 415 for a
+/// body that is not `application/json`, 400 with the line and column of a syntax error.
+/// Unknown fields are ignored.
+pub struct JsonBody<T>(pub Option<T>);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|value| value.to_str().unwrap_or("").to_owned());
+        let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PayloadTooLarge",
+                    format!("the request body exceeds {BODY_LIMIT} bytes"),
+                )
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(None));
+        }
+        if !content_type.as_deref().is_some_and(is_json) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                "the request body must be JSON with Content-Type: application/json",
+            ));
+        }
+        let value = serde_json::from_slice(&bytes).map_err(json_error)?;
+        Ok(JsonBody(Some(value)))
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Names the field when serde knows it, and always the position.
+fn json_error(error: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let position = format!("line {} column {}", error.line(), error.column());
+    match error.classify() {
+        Category::Data => {
+            let text = error.to_string();
+            let detail = text.split(" at line ").next().unwrap_or(&text);
+            let mut api_error = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidRequest",
+                format!("invalid request body at {position}: {detail}"),
+            );
+            if let Some(field) = field_of(detail) {
+                api_error = api_error.with_target(field);
+            }
+            api_error
+        }
+        _ => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidJson",
+            format!("the request body is not valid JSON ({position})"),
+        ),
+    }
+}
+
+/// serde names a missing field as "missing field `x`"; pick out `x`.
+fn field_of(detail: &str) -> Option<String> {
+    let start = detail.find('`')? + 1;
+    let end = start + detail[start..].find('`')?;
+    Some(detail[start..end].to_owned())
+}
+
+/// The caller's correlation headers: `x-ms-client-request-id` (echoed, or minted) and
+/// `traceparent` (continued to ACS when well formed).
+impl<S: Send + Sync> FromRequestParts<S> for CallContext {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<CallContext>()
+            .cloned()
+            .unwrap_or_else(|| call_context(parts)))
+    }
+}
+
+/// Reads the correlation headers; the request-logging middleware calls it once per request.
+pub fn call_context(parts: &Parts) -> CallContext {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    let client_request_id = header("x-ms-client-request-id")
+        .filter(|id| valid_request_id(id))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let traceparent = header("traceparent")
+        .filter(|t| valid_traceparent(t))
+        .map(str::to_owned);
+    CallContext {
+        client_request_id: Some(client_request_id),
+        traceparent,
+    }
+}
+
+fn valid_request_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`, ids not all zero.
+fn valid_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    };
+    parts.len() == 4
+        && parts[0] == "00"
+        && hex(parts[1], 32)
+        && hex(parts[2], 16)
+        && hex(parts[3], 2)
+        && parts[1].bytes().any(|b| b != b'0')
+        && parts[2].bytes().any(|b| b != b'0')
+}
+
+/// Rebuilds a request around already-read bytes (used where a body is inspected twice).
+pub fn with_body(parts: Parts, body: impl Into<Body>) -> Request {
+    Request::from_parts(parts, body.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/jsonx"));
+    }
+
+    #[test]
+    fn traceparent_must_be_well_formed() {
+        assert!(valid_traceparent(
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        ));
+        assert!(!valid_traceparent(
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01"
+        ));
+        assert!(!valid_traceparent(
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+        ));
+        assert!(!valid_traceparent(
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"
+        ));
+        assert!(!valid_traceparent("garbage"));
+    }
+
+    #[test]
+    fn request_ids_are_bounded_and_plain() {
+        assert!(valid_request_id("3f2504e0-4f89-11d3-9a0c-0305e82c3301"));
+        assert!(!valid_request_id(&"a".repeat(65)));
+        assert!(!valid_request_id("a\r\nb"));
+        assert!(!valid_request_id(""));
+    }
+
+    #[test]
+    fn data_errors_name_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            message: String,
+        }
+        let error = json_error(serde_json::from_str::<Body>("{}").unwrap_err());
+        assert_eq!(error.target.as_deref(), Some("message"));
+        assert!(
+            error.message.contains("line 1 column 2"),
+            "{}",
+            error.message
+        );
+        let syntax = json_error(serde_json::from_str::<Body>("{\"message\": ").unwrap_err());
+        assert_eq!(syntax.code, "InvalidJson");
+    }
+}

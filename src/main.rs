@@ -1,0 +1,83 @@
+//! `handler`: the custom handler the Functions host starts.
+//!
+//! `handler` serves the functions; `handler dev` runs them against the local emulator;
+//! `handler emulator` runs the emulator alone.
+
+use acs_functions_handler::{config::Settings, server, telemetry};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => serve(),
+        Some("-h" | "--help") => {
+            println!("{}", usage());
+            ExitCode::SUCCESS
+        }
+        Some("-V" | "--version") => {
+            println!("handler {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some(other) => {
+            eprintln!("error: unknown command '{other}'\n{}", usage());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn usage() -> &'static str {
+    "usage: handler [dev | emulator | --help | --version]\n\
+     \n  (no command)  serve the functions on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT\n"
+}
+
+fn serve() -> ExitCode {
+    telemetry::init();
+    // Bad settings stop start-up with one line on stderr, which the host records as an error.
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let port = settings.port;
+        let listener = match server::bind(port).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("error: cannot listen on 127.0.0.1:{port}: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let auth = settings.auth.describe();
+        let endpoint = settings.endpoint.to_string();
+        if settings.sms.allowed_country_codes.is_none() {
+            tracing::warn!("SMS_ALLOWED_COUNTRY_CODES is not set: SMS may go to every country");
+        }
+        let state = match server::build_state(settings) {
+            Ok(state) => state,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(port, credential = auth, acs.endpoint = %endpoint, "handler listening");
+        match server::run(listener, state, server::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: server failed: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,111 @@
+//! The HTTP surface: the routes of both functions, readiness, and per-request logging.
+
+mod sms;
+mod token;
+
+use crate::{
+    acs::AcsClient,
+    config::Settings,
+    error::{ApiError, LoggedError},
+    extract::call_context,
+};
+use axum::{
+    Router,
+    extract::{MatchedPath, Request},
+    http::{HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::Response,
+    routing::{get, post},
+};
+use std::{sync::Arc, time::Instant};
+use tracing::Instrument;
+
+/// What every route shares; built once at start-up.
+#[derive(Debug)]
+pub struct AppState {
+    pub settings: Settings,
+    pub acs: AcsClient,
+}
+
+/// The router of forwarding mode: the host sends each request to its original `/api/...` path.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(ready))
+        .route("/api/token", post(token::issue_token))
+        .route("/api/sms", post(sms::send_sms))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+/// The host's readiness probe (`GET /` every 25 ms until any answer).
+async fn ready() -> StatusCode {
+    StatusCode::OK
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "NotFound", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "this route does not take that method",
+    )
+}
+
+/// One span per request, one log line when it completes, and the failure logged once, here,
+/// where it became a response. The caller's `x-ms-client-request-id` is echoed back.
+async fn trace_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let (mut parts, body) = request.into_parts();
+    let cx = call_context(&parts);
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+    let span = tracing::info_span!(
+        "request",
+        http.method = %parts.method,
+        http.route = %route,
+        client_request_id = cx.client_request_id.as_deref().unwrap_or(""),
+        traceparent = cx.traceparent.as_deref().unwrap_or(""),
+    );
+    let readiness = route == "/";
+    parts.extensions.insert(cx.clone());
+
+    let mut response = next
+        .run(Request::from_parts(parts, body))
+        .instrument(span.clone())
+        .await;
+
+    if let Some(id) = cx
+        .client_request_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        response.headers_mut().insert("x-ms-client-request-id", id);
+    }
+    let status = response.status().as_u16();
+    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    match response.extensions().get::<LoggedError>() {
+        Some(error) if status >= 500 => tracing::error!(
+            http.status_code = status,
+            duration_ms,
+            error.code = %error.code,
+            error.cause = error.cause.as_deref().unwrap_or(""),
+            "request failed"
+        ),
+        Some(error) => {
+            tracing::info!(http.status_code = status, duration_ms, error.code = %error.code, "request rejected")
+        }
+        None if readiness => {
+            tracing::debug!(http.status_code = status, duration_ms, "readiness probe")
+        }
+        None => tracing::info!(http.status_code = status, duration_ms, "request completed"),
+    }
+    response
+}

@@ -1,0 +1,417 @@
+//! `POST /api/sms`: one message to one or more recipients, with per-recipient results.
+
+use super::AppState;
+use crate::{
+    acs::{
+        CallContext,
+        sms::{Recipient, SendMessage, SendOptions, SendResult},
+    },
+    error::ApiError,
+    extract::JsonBody,
+    phone::PhoneNumber,
+    sms_text::{self, Encoding, MAX_MESSAGE_UNITS},
+};
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use std::{sync::Arc, time::SystemTime};
+use uuid::Uuid;
+
+/// Namespace of the UUIDv5 ids derived from a caller's `Repeatability-Request-ID`.
+const REPEATABILITY_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_54a2_8f3e_4b59_9a57_2c1e_0f4d_8b31);
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsRequest {
+    to: Option<To>,
+    message: Option<String>,
+    from: Option<String>,
+    enable_delivery_report: Option<bool>,
+    tag: Option<String>,
+    delivery_report_timeout_in_seconds: Option<serde_json::Value>,
+}
+
+/// `"to"` may be one number or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum To {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// One recipient's outcome.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecipientResult {
+    to: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message_id: Option<String>,
+    successful: bool,
+    http_status_code: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    repeatability_result: Option<String>,
+    segments: usize,
+    encoding: Encoding,
+}
+
+/// A send, checked and ready for ACS.
+struct CheckedSend {
+    from: String,
+    recipients: Vec<PhoneNumber>,
+    message: String,
+    enable_delivery_report: bool,
+    tag: Option<String>,
+}
+
+/// Sends the message and answers 202 when every recipient was accepted, 207 when some were,
+/// and 400 or 502 (with the results) when none was.
+pub async fn send_sms(
+    State(state): State<Arc<AppState>>,
+    cx: CallContext,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SmsRequest>,
+) -> Result<Response, ApiError> {
+    let body = body.ok_or_else(|| {
+        ApiError::invalid(
+            "body",
+            "a JSON body with \"to\" and \"message\" is required",
+        )
+    })?;
+    let send = check(body, &state.settings.sms)?;
+    let repeatability = Repeatability::from_headers(&headers)?;
+
+    let recipients: Vec<Recipient> = send
+        .recipients
+        .iter()
+        .map(|to| repeatability.recipient(to))
+        .collect();
+    let message = SendMessage {
+        from: &send.from,
+        sms_recipients: recipients,
+        message: &send.message,
+        sms_send_options: SendOptions {
+            enable_delivery_report: send.enable_delivery_report,
+            tag: send.tag.as_deref(),
+        },
+    };
+    let items = state.acs.send_sms(&cx, &message).await?;
+
+    let segmentation = sms_text::segment(&send.message);
+    let accepted = items.iter().filter(|item| item.accepted()).count();
+    tracing::info!(
+        sms.recipients = items.len(),
+        sms.accepted = accepted,
+        sms.segments = segmentation.segments,
+        "SMS sent"
+    );
+    let results: Vec<RecipientResult> = send
+        .recipients
+        .iter()
+        .zip(items)
+        .map(|(to, item)| result(to, item, segmentation))
+        .collect();
+    Ok(respond(results, accepted))
+}
+
+fn result(
+    to: &PhoneNumber,
+    item: SendResult,
+    segmentation: sms_text::Segmentation,
+) -> RecipientResult {
+    let successful = item.accepted();
+    let error_message = match (&item.error_message, successful) {
+        (Some(message), _) => Some(message.clone()),
+        (None, false) => Some("ACS did not accept this recipient".to_owned()),
+        (None, true) => None,
+    };
+    RecipientResult {
+        to: to.as_str().to_owned(),
+        message_id: item.message_id.filter(|_| successful),
+        successful,
+        http_status_code: item.http_status_code,
+        error_message,
+        repeatability_result: item.repeatability_result,
+        segments: segmentation.segments,
+        encoding: segmentation.encoding,
+    }
+}
+
+fn respond(results: Vec<RecipientResult>, accepted: usize) -> Response {
+    if accepted == results.len() {
+        return (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "results": results })),
+        )
+            .into_response();
+    }
+    if accepted > 0 {
+        return (
+            StatusCode::MULTI_STATUS,
+            Json(serde_json::json!({ "results": results })),
+        )
+            .into_response();
+    }
+    let all_client_errors = results
+        .iter()
+        .all(|r| (400..500).contains(&r.http_status_code));
+    let status = if all_client_errors {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let error = ApiError::new(
+        status,
+        "NoRecipientAccepted",
+        "ACS accepted none of the recipients; see results",
+    );
+    let mut body = error.body_json();
+    body["results"] = serde_json::to_value(&results).unwrap_or_default();
+    let mut response = (status, Json(body)).into_response();
+    if let Ok(code) = "NoRecipientAccepted".parse() {
+        response.headers_mut().insert("x-ms-error-code", code);
+    }
+    response
+}
+
+/// Applies every local rule, so a send that breaks one costs no ACS call.
+fn check(body: SmsRequest, settings: &crate::config::SmsSettings) -> Result<CheckedSend, ApiError> {
+    if body.delivery_report_timeout_in_seconds.is_some() {
+        return Err(ApiError::invalid(
+            "deliveryReportTimeoutInSeconds",
+            format!(
+                "deliveryReportTimeoutInSeconds needs SMS api-version 2026-01-23; this handler speaks {}",
+                crate::acs::sms::API_VERSION
+            ),
+        ));
+    }
+
+    let numbers = match body.to {
+        None => {
+            return Err(ApiError::invalid(
+                "to",
+                "\"to\" is required: a phone number or a list of them",
+            ));
+        }
+        Some(To::One(number)) => vec![number],
+        Some(To::Many(numbers)) => numbers,
+    };
+    let mut recipients: Vec<PhoneNumber> = Vec::with_capacity(numbers.len());
+    for (index, raw) in numbers.iter().enumerate() {
+        let number = PhoneNumber::parse(raw).map_err(|e| {
+            ApiError::invalid(format!("to[{index}]"), format!("recipient {index} {e}"))
+        })?;
+        if !recipients.contains(&number) {
+            recipients.push(number);
+        }
+    }
+    if recipients.is_empty() {
+        return Err(ApiError::invalid(
+            "to",
+            "\"to\" must name at least one recipient",
+        ));
+    }
+    if recipients.len() > settings.max_recipients {
+        return Err(ApiError::invalid(
+            "to",
+            format!(
+                "at most {} recipients per request (SMS_MAX_RECIPIENTS)",
+                settings.max_recipients
+            ),
+        ));
+    }
+
+    let message = body.message.unwrap_or_default();
+    let units = sms_text::utf16_len(&message);
+    if units == 0 || units > MAX_MESSAGE_UNITS {
+        return Err(ApiError::invalid(
+            "message",
+            format!(
+                "message must be 1 to {MAX_MESSAGE_UNITS} characters (UTF-16 code units); got {units}"
+            ),
+        ));
+    }
+
+    let from = match body.from {
+        Some(from) => {
+            let from = from.trim().to_owned();
+            if !settings.allowed_senders.contains(&from) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "SenderNotAllowed",
+                    "this sender is not in SMS_ALLOWED_SENDERS",
+                )
+                .with_target("from"));
+            }
+            from
+        }
+        None => settings.from.clone().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SenderNotConfigured",
+                "the app setting SMS_FROM is not set",
+            )
+        })?,
+    };
+
+    if let Some(codes) = &settings.allowed_country_codes {
+        for (index, number) in recipients.iter().enumerate() {
+            if !codes
+                .iter()
+                .any(|code| number.digits().starts_with(code.as_str()))
+            {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "DestinationNotAllowed",
+                    format!(
+                        "recipient {index}: destination country is not in SMS_ALLOWED_COUNTRY_CODES"
+                    ),
+                )
+                .with_target(format!("to[{index}]")));
+            }
+        }
+    }
+
+    Ok(CheckedSend {
+        from,
+        recipients,
+        message,
+        enable_delivery_report: body.enable_delivery_report.unwrap_or(false),
+        tag: body.tag,
+    })
+}
+
+/// Where each recipient's repeatability pair comes from.
+enum Repeatability {
+    /// Minted now, once for this logical send.
+    Fresh { first_sent: String },
+    /// Derived from the caller's headers, so the caller's retry yields the same pairs.
+    Caller {
+        request_id: String,
+        first_sent: String,
+    },
+}
+
+impl Repeatability {
+    fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
+        let get = |name: &str| headers.get(name).map(|v| v.to_str().map(str::trim));
+        match (
+            get("repeatability-request-id"),
+            get("repeatability-first-sent"),
+        ) {
+            (None, None) => Ok(Repeatability::Fresh {
+                first_sent: httpdate::fmt_http_date(SystemTime::now()),
+            }),
+            (Some(Ok(id)), Some(Ok(date))) => {
+                if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(ApiError::invalid(
+                        "Repeatability-Request-ID",
+                        "must be 1 to 64 visible ASCII characters, e.g. a UUID",
+                    ));
+                }
+                let sent = httpdate::parse_http_date(date).map_err(|_| {
+                    ApiError::invalid(
+                        "Repeatability-First-Sent",
+                        "must be an HTTP date, e.g. Fri, 13 Jan 2023 15:07:32 GMT",
+                    )
+                })?;
+                Ok(Repeatability::Caller {
+                    request_id: id.to_owned(),
+                    first_sent: httpdate::fmt_http_date(sent),
+                })
+            }
+            (Some(_), _) => Err(ApiError::invalid(
+                "Repeatability-First-Sent",
+                "Repeatability-Request-ID and Repeatability-First-Sent go together",
+            )),
+            (None, Some(_)) => Err(ApiError::invalid(
+                "Repeatability-Request-ID",
+                "Repeatability-Request-ID and Repeatability-First-Sent go together",
+            )),
+        }
+    }
+
+    fn recipient(&self, to: &PhoneNumber) -> Recipient {
+        let (id, first_sent) = match self {
+            Repeatability::Fresh { first_sent } => (Uuid::new_v4(), first_sent),
+            Repeatability::Caller {
+                request_id,
+                first_sent,
+            } => {
+                let name = format!("{request_id}\n{to}");
+                (
+                    Uuid::new_v5(&REPEATABILITY_NAMESPACE, name.as_bytes()),
+                    first_sent,
+                )
+            }
+        };
+        Recipient {
+            to: to.as_str().to_owned(),
+            repeatability_request_id: id.to_string(),
+            repeatability_first_sent: first_sent.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn caller_repeatability_is_deterministic_per_recipient() {
+        let h = headers(&[
+            (
+                "repeatability-request-id",
+                "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+            ),
+            ("repeatability-first-sent", "Fri, 13 Jan 2023 15:07:32 GMT"),
+        ]);
+        let a = PhoneNumber::parse("+14255550100").unwrap();
+        let b = PhoneNumber::parse("+14255550101").unwrap();
+        let first = Repeatability::from_headers(&h).unwrap();
+        let again = Repeatability::from_headers(&h).unwrap();
+        assert_eq!(first.recipient(&a), again.recipient(&a));
+        assert_ne!(
+            first.recipient(&a).repeatability_request_id,
+            first.recipient(&b).repeatability_request_id
+        );
+        assert_eq!(
+            first.recipient(&a).repeatability_first_sent,
+            "Fri, 13 Jan 2023 15:07:32 GMT"
+        );
+    }
+
+    #[test]
+    fn fresh_repeatability_shares_the_date_not_the_id() {
+        let fresh = Repeatability::from_headers(&HeaderMap::new()).unwrap();
+        let a = PhoneNumber::parse("+14255550100").unwrap();
+        let (x, y) = (fresh.recipient(&a), fresh.recipient(&a));
+        assert_ne!(x.repeatability_request_id, y.repeatability_request_id);
+        assert_eq!(x.repeatability_first_sent, y.repeatability_first_sent);
+        assert!(httpdate::parse_http_date(&x.repeatability_first_sent).is_ok());
+    }
+
+    #[test]
+    fn half_or_malformed_headers_are_rejected() {
+        let only_id = headers(&[("repeatability-request-id", "abc")]);
+        assert!(Repeatability::from_headers(&only_id).is_err());
+        let bad_date = headers(&[
+            ("repeatability-request-id", "abc"),
+            ("repeatability-first-sent", "yesterday"),
+        ]);
+        let err = Repeatability::from_headers(&bad_date).err().unwrap();
+        assert_eq!(err.target.as_deref(), Some("Repeatability-First-Sent"));
+    }
+}

@@ -1,0 +1,113 @@
+//! Message length and segment counting, as carriers bill them.
+//!
+//! A message that fits the GSM 03.38 alphabet travels as 7-bit GSM: 160 septets in one segment,
+//! 153 per segment once split (the rest carries the concatenation header); characters of the
+//! extension table take two septets. Anything else travels as UCS-2: 70 UTF-16 code units, 67
+//! per segment once split.
+
+use serde::Serialize;
+
+/// Longest message ACS accepts, in UTF-16 code units.
+pub const MAX_MESSAGE_UNITS: usize = 2048;
+
+/// The GSM 03.38 default alphabet (one septet each), escape code excluded.
+const GSM_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// The extension table (two septets each: escape plus the character).
+const GSM_EXTENSION: &str = "\u{0C}^{}\\[~]|€";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Encoding {
+    #[serde(rename = "GSM-7")]
+    Gsm7,
+    #[serde(rename = "UCS-2")]
+    Ucs2,
+}
+
+/// How a message will travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segmentation {
+    pub encoding: Encoding,
+    pub segments: usize,
+}
+
+/// The message's length as ACS counts it: UTF-16 code units.
+pub fn utf16_len(message: &str) -> usize {
+    message.encode_utf16().count()
+}
+
+/// Counts the segments `message` needs.
+pub fn segment(message: &str) -> Segmentation {
+    match gsm_septets(message) {
+        Some(septets) => Segmentation {
+            encoding: Encoding::Gsm7,
+            segments: parts(septets, 160, 153),
+        },
+        None => Segmentation {
+            encoding: Encoding::Ucs2,
+            segments: parts(utf16_len(message), 70, 67),
+        },
+    }
+}
+
+fn gsm_septets(message: &str) -> Option<usize> {
+    message.chars().try_fold(0usize, |septets, c| {
+        if GSM_BASIC.contains(c) {
+            Some(septets + 1)
+        } else if GSM_EXTENSION.contains(c) {
+            Some(septets + 2)
+        } else {
+            None
+        }
+    })
+}
+
+fn parts(units: usize, single: usize, per_part: usize) -> usize {
+    if units <= single {
+        1
+    } else {
+        units.div_ceil(per_part)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(message: &str) -> (Encoding, usize) {
+        let s = segment(message);
+        (s.encoding, s.segments)
+    }
+
+    #[test]
+    fn gsm_boundaries() {
+        assert_eq!(seg("Hello World via SMS"), (Encoding::Gsm7, 1));
+        assert_eq!(seg(&"a".repeat(160)), (Encoding::Gsm7, 1));
+        assert_eq!(seg(&"a".repeat(161)), (Encoding::Gsm7, 2));
+        assert_eq!(seg(&"a".repeat(306)), (Encoding::Gsm7, 2));
+        assert_eq!(seg(&"a".repeat(307)), (Encoding::Gsm7, 3));
+    }
+
+    #[test]
+    fn extension_characters_count_twice() {
+        assert_eq!(seg(&"€".repeat(80)), (Encoding::Gsm7, 1));
+        assert_eq!(seg(&"€".repeat(81)), (Encoding::Gsm7, 2));
+        assert_eq!(seg(&format!("{}{{", "a".repeat(159))), (Encoding::Gsm7, 2));
+    }
+
+    #[test]
+    fn anything_else_is_ucs2() {
+        assert_eq!(seg(&"ç".repeat(70)), (Encoding::Ucs2, 1)); // lower-case ç is not GSM
+        assert_eq!(seg(&"ç".repeat(71)), (Encoding::Ucs2, 2));
+        assert_eq!(seg(&"😀".repeat(35)), (Encoding::Ucs2, 1)); // two code units each
+        assert_eq!(seg(&"😀".repeat(36)), (Encoding::Ucs2, 2));
+        assert_eq!(seg(&"x".repeat(135)), (Encoding::Gsm7, 1));
+        assert_eq!(seg(&format!("{}ü€", "a".repeat(100))), (Encoding::Gsm7, 1));
+    }
+
+    #[test]
+    fn length_is_in_utf16_units() {
+        assert_eq!(utf16_len("😀"), 2);
+        assert_eq!(utf16_len("é"), 1);
+    }
+}
