@@ -19,10 +19,18 @@ pub const IDENTITY_ENDPOINT_VAR: &str = "IDENTITY_ENDPOINT";
 pub const IDENTITY_HEADER_VAR: &str = "IDENTITY_HEADER";
 pub const CLIENT_ID_VAR: &str = "AZURE_CLIENT_ID";
 pub const ALLOWED_SCOPES_VAR: &str = "TOKEN_ALLOWED_SCOPES";
+pub const IDENTITY_MAPPING_VAR: &str = "TOKEN_IDENTITY_MAPPING";
 pub const ALLOWED_SENDERS_VAR: &str = "SMS_ALLOWED_SENDERS";
 pub const ALLOWED_COUNTRY_CODES_VAR: &str = "SMS_ALLOWED_COUNTRY_CODES";
 pub const MAX_RECIPIENTS_VAR: &str = "SMS_MAX_RECIPIENTS";
 pub const DEADLINE_VAR: &str = "ACS_REQUEST_DEADLINE_SECONDS";
+pub const PER_NUMBER_LIMIT_VAR: &str = "SMS_LIMIT_PER_NUMBER_PER_HOUR";
+pub const PER_CALLER_LIMIT_VAR: &str = "SMS_LIMIT_PER_CALLER_PER_MINUTE";
+
+/// Default messages to one number per hour, per instance.
+pub const DEFAULT_PER_NUMBER_LIMIT: u32 = 10;
+/// Default SMS requests from one caller per minute, per instance.
+pub const DEFAULT_PER_CALLER_LIMIT: u32 = 60;
 
 /// ACS takes at most 100 recipients per send; also the default.
 pub const MAX_RECIPIENTS: usize = 100;
@@ -50,6 +58,17 @@ pub struct Settings {
 pub struct TokenSettings {
     /// `TOKEN_ALLOWED_SCOPES`, comma-separated; default `voip`.
     pub allowed_scopes: Vec<Scope>,
+    /// `TOKEN_IDENTITY_MAPPING`: `none` (default) or `easyauth`.
+    pub mapping: IdentityMapping,
+}
+
+/// Who the ACS user of a token request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityMapping {
+    /// Every call creates a new ACS identity (anonymous guests).
+    None,
+    /// The App Service Authentication principal; the same caller always gets the same ACS user.
+    EasyAuth,
 }
 
 /// Guards on `POST /api/sms`.
@@ -64,6 +83,10 @@ pub struct SmsSettings {
     pub allowed_country_codes: Option<Vec<String>>,
     /// `SMS_MAX_RECIPIENTS`, 1 to 100; default 100.
     pub max_recipients: usize,
+    /// `SMS_LIMIT_PER_NUMBER_PER_HOUR`; 0 is off.
+    pub per_number_per_hour: u32,
+    /// `SMS_LIMIT_PER_CALLER_PER_MINUTE`; 0 is off.
+    pub per_caller_per_minute: u32,
 }
 
 impl fmt::Debug for SmsSettings {
@@ -78,6 +101,8 @@ impl fmt::Debug for SmsSettings {
             .field("allowed_senders", &masked)
             .field("allowed_country_codes", &self.allowed_country_codes)
             .field("max_recipients", &self.max_recipients)
+            .field("per_number_per_hour", &self.per_number_per_hour)
+            .field("per_caller_per_minute", &self.per_caller_per_minute)
             .finish()
     }
 }
@@ -204,6 +229,20 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
         };
 
+        let mapping = match var(IDENTITY_MAPPING_VAR)
+            .map(|m| m.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("none") => IdentityMapping::None,
+            Some("easyauth") => IdentityMapping::EasyAuth,
+            Some(other) => {
+                return Err(invalid(
+                    IDENTITY_MAPPING_VAR,
+                    format!("'{other}' is neither none nor easyauth"),
+                ));
+            }
+        };
+
         let from = var(SMS_FROM_VAR).map(|s| s.trim().to_owned());
         let allowed_senders = match var(ALLOWED_SENDERS_VAR) {
             Some(raw) => list(&raw).map(str::to_owned).collect(),
@@ -242,17 +281,34 @@ impl Settings {
             },
         };
 
+        let count = |name: &'static str, default: u32| match var(name) {
+            None => Ok(default),
+            Some(raw) => raw.trim().parse::<u32>().map_err(|_| {
+                invalid(
+                    name,
+                    format!("'{raw}' is not a whole number (0 turns the limit off)"),
+                )
+            }),
+        };
+        let per_number_per_hour = count(PER_NUMBER_LIMIT_VAR, DEFAULT_PER_NUMBER_LIMIT)?;
+        let per_caller_per_minute = count(PER_CALLER_LIMIT_VAR, DEFAULT_PER_CALLER_LIMIT)?;
+
         Ok(Settings {
             port,
             endpoint,
             auth,
             deadline: std::time::Duration::from_secs(deadline),
-            token: TokenSettings { allowed_scopes },
+            token: TokenSettings {
+                allowed_scopes,
+                mapping,
+            },
             sms: SmsSettings {
                 from,
                 allowed_senders,
                 allowed_country_codes,
                 max_recipients,
+                per_number_per_hour,
+                per_caller_per_minute,
             },
         })
     }
@@ -296,7 +352,10 @@ pub fn parse_endpoint(raw: &str) -> Result<Url, ConfigError> {
     if url.host_str().is_none() {
         return Err(invalid(ENDPOINT_VAR, format!("'{raw}' has no host")));
     }
-    if !url.path().trim_end_matches('/').is_empty() || url.query().is_some() || url.fragment().is_some() {
+    if !url.path().trim_end_matches('/').is_empty()
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
         return Err(invalid(
             ENDPOINT_VAR,
             format!("'{raw}' must be the resource origin only, without a path or query"),
@@ -397,6 +456,7 @@ mod tests {
             (MAX_RECIPIENTS_VAR, "101"),
             (MAX_RECIPIENTS_VAR, "0"),
             (DEADLINE_VAR, "0"),
+            (IDENTITY_MAPPING_VAR, "aad"),
         ] {
             assert_eq!(settings(&[ENDPOINT, (var, bad)]).unwrap_err().variable, var);
         }

@@ -13,10 +13,18 @@ pub mod config;
 pub mod credential;
 pub mod error;
 pub mod extract;
+pub mod invocation;
+pub mod limits;
 pub mod phone;
+pub mod principal;
 pub mod redact;
 pub mod routes;
 pub mod scope;
 pub mod server;
 pub mod sms_text;
 pub mod telemetry;
+
+#[cfg(feature = "emulator")]
+pub mod dev;
+#[cfg(feature = "emulator")]
+pub mod emulator;

@@ -14,6 +14,16 @@ fn main() -> ExitCode {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
+        #[cfg(feature = "emulator")]
+        Some("dev") => match dev_port(&args[1..]) {
+            Ok(port) => local(acs_functions_handler::dev::run_dev(port)),
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
+        #[cfg(feature = "emulator")]
+        Some("emulator") => local(acs_functions_handler::dev::run_emulator()),
         Some("-V" | "--version") => {
             println!("handler {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
@@ -26,8 +36,37 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> &'static str {
-    "usage: handler [dev | emulator | --help | --version]\n\
-     \n  (no command)  serve the functions on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT\n"
+    "usage: handler [dev [--port N] | emulator | --help | --version]\n\
+     \n  (no command)     serve the functions on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (default 3000)\
+     \n  dev [--port N]   run the functions on http://localhost:N/api/ (default 7071) against the local emulator\
+     \n  emulator         run only the local ACS and managed-identity emulator (for `func start`)"
+}
+
+#[cfg(feature = "emulator")]
+fn dev_port(args: &[String]) -> Result<u16, String> {
+    match args {
+        [] => Ok(acs_functions_handler::dev::DEV_PORT),
+        [flag, value] if flag == "--port" => value
+            .parse()
+            .map_err(|_| format!("--port takes a port number, not '{value}'")),
+        _ => Err(format!("unexpected arguments {args:?}\n{}", usage())),
+    }
+}
+
+/// Runs a local-development command on its own runtime.
+#[cfg(feature = "emulator")]
+fn local(command: impl std::future::Future<Output = ExitCode>) -> ExitCode {
+    telemetry::init();
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn serve() -> ExitCode {

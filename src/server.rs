@@ -4,6 +4,7 @@ use crate::{
     acs::{AcsClient, AcsClientOptions},
     config::Settings,
     credential,
+    limits::SmsLimits,
     routes::{self, AppState},
 };
 use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions};
@@ -31,7 +32,15 @@ pub fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         deadline: settings.deadline,
     };
     let acs = AcsClient::new(settings.endpoint.clone(), credential, options);
-    Ok(Arc::new(AppState { settings, acs }))
+    let sms_limits = SmsLimits::new(
+        settings.sms.per_number_per_hour,
+        settings.sms.per_caller_per_minute,
+    );
+    Ok(Arc::new(AppState {
+        settings,
+        acs,
+        sms_limits,
+    }))
 }
 
 /// Binds the loopback port the host gave us. The host always dials `127.0.0.1`.

@@ -25,13 +25,27 @@ use tracing::Instrument;
 pub struct AppState {
     pub settings: Settings,
     pub acs: AcsClient,
+    pub sms_limits: crate::limits::SmsLimits,
+}
+
+/// Both modes: forwarding (`/api/...`, the request as the caller sent it) and payload
+/// (`POST /<FunctionName>`, a JSON invocation translated into the same request).
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = api_router(state);
+    let invocations = Router::new()
+        .route("/{function}", post(crate::invocation::invoke))
+        .with_state(api.clone());
+    api.merge(invocations)
 }
 
 /// The router of forwarding mode: the host sends each request to its original `/api/...` path.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn api_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(ready))
-        .route("/api/token", post(token::issue_token))
+        .route(
+            "/api/token",
+            post(token::issue_token).delete(token::revoke_tokens),
+        )
         .route("/api/sms", post(sms::send_sms))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -8,13 +8,14 @@ use crate::{
     },
     error::ApiError,
     extract::JsonBody,
+    limits,
     phone::PhoneNumber,
     sms_text::{self, Encoding, MAX_MESSAGE_UNITS},
 };
 use axum::{
     Json,
     extract::State,
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,7 @@ pub async fn send_sms(
     State(state): State<Arc<AppState>>,
     cx: CallContext,
     headers: HeaderMap,
+    uri: Uri,
     JsonBody(body): JsonBody<SmsRequest>,
 ) -> Result<Response, ApiError> {
     let body = body.ok_or_else(|| {
@@ -85,6 +87,9 @@ pub async fn send_sms(
     })?;
     let send = check(body, &state.settings.sms)?;
     let repeatability = Repeatability::from_headers(&headers)?;
+    state
+        .sms_limits
+        .admit(&limits::caller_key(&headers, &uri), &send.recipients)?;
 
     let recipients: Vec<Recipient> = send
         .recipients

@@ -1,15 +1,21 @@
-//! `POST /api/token`: an ACS user and an access token for it.
+//! `POST /api/token`: an ACS user and an access token for it; `DELETE /api/token`: sign-out.
 
 use super::AppState;
 use crate::{
-    acs::{CallContext, identity::CreateUser},
+    acs::{AcsError, CallContext, identity::CreateUser},
+    config::IdentityMapping,
     error::ApiError,
     extract::JsonBody,
+    principal::Principal,
     scope::Scope,
 };
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::{HeaderMap, StatusCode},
+};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 /// Token lifetimes ACS accepts, in minutes.
 pub const EXPIRY_RANGE: std::ops::RangeInclusive<i64> = 60..=1440;
@@ -36,12 +42,15 @@ pub struct User {
     communication_user_id: String,
 }
 
-/// Creates an ACS identity with a token in one ACS call.
+/// Issues a token in one ACS call: for a new identity, or, with identity mapping, for the
+/// caller's own identity (created on first use), so a refresh is simply another `POST`.
 pub async fn issue_token(
     State(state): State<Arc<AppState>>,
     cx: CallContext,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
+    let custom_id = caller_custom_id(state.settings.token.mapping, &headers)?;
     let request = body.unwrap_or_default();
     let scopes = parse_scopes(request.scopes, &state.settings.token.allowed_scopes)?;
     let expires_in_minutes = parse_expiry(request.expires_in_minutes)?;
@@ -49,16 +58,14 @@ pub async fn issue_token(
     let options = CreateUser {
         scopes: &scopes,
         expires_in_minutes,
-        custom_id: None,
+        custom_id: custom_id.as_deref(),
     };
     let created = state.acs.create_user(&cx, &options).await?;
 
     // `create_user` guarantees a token whenever scopes were asked for, and they always are.
-    let token = created.access_token.ok_or_else(|| {
-        ApiError::from(crate::acs::AcsError::InvalidResponse(
-            "no accessToken".into(),
-        ))
-    })?;
+    let token = created
+        .access_token
+        .ok_or_else(|| ApiError::from(AcsError::InvalidResponse("no accessToken".into())))?;
     Ok(Json(TokenResponse {
         token: token.token,
         expires_on: token.expires_on,
@@ -66,6 +73,61 @@ pub async fn issue_token(
             communication_user_id: created.identity.id,
         },
     }))
+}
+
+/// Revokes every token of the signed-in caller's ACS identity; with `?deleteIdentity=true`
+/// deletes the identity as well. Only mapped callers have an identity to act on, and only their
+/// own: the ACS id is looked up from the principal, never taken from the request.
+pub async fn revoke_tokens(
+    State(state): State<Arc<AppState>>,
+    cx: CallContext,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<StatusCode, ApiError> {
+    let Some(custom_id) = caller_custom_id(state.settings.token.mapping, &headers)? else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "IdentityMappingDisabled",
+            "revoking tokens needs signed-in callers (TOKEN_IDENTITY_MAPPING=easyauth)",
+        ));
+    };
+    let delete_identity = match query
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("deleteIdentity"))
+    {
+        None => false,
+        Some((_, v)) if v.eq_ignore_ascii_case("true") => true,
+        Some((_, v)) if v.eq_ignore_ascii_case("false") => false,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "deleteIdentity",
+                "deleteIdentity must be true or false",
+            ));
+        }
+    };
+
+    // Creating by custom id is idempotent: it returns the caller's existing identity.
+    let options = CreateUser {
+        custom_id: Some(&custom_id),
+        ..CreateUser::default()
+    };
+    let id = state.acs.create_user(&cx, &options).await?.identity.id;
+    state.acs.revoke_tokens(&cx, &id).await?;
+    if delete_identity {
+        state.acs.delete_user(&cx, &id).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's ACS `customId` under identity mapping; `None` when mapping is off.
+fn caller_custom_id(
+    mapping: IdentityMapping,
+    headers: &HeaderMap,
+) -> Result<Option<String>, ApiError> {
+    match mapping {
+        IdentityMapping::None => Ok(None),
+        IdentityMapping::EasyAuth => Principal::from_headers(headers).map(|p| Some(p.custom_id())),
+    }
 }
 
 /// Scopes from the request (default `voip`), each known and allowed by `TOKEN_ALLOWED_SCOPES`.

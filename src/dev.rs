@@ -1,0 +1,180 @@
+//! `handler dev` and `handler emulator`: local runs without an Azure account.
+//!
+//! `dev` starts the emulator and then the handler itself as a child process whose environment
+//! points at it, so requests take exactly the production path: `azure_identity`'s managed
+//! identity credential against the emulated identity endpoint, and the TLS pipeline to the
+//! emulated ACS. A child process is the honest way to do that, because the credential and the
+//! TLS verifier read `IDENTITY_*` and `SSL_CERT_FILE` from the process environment.
+
+use crate::emulator::{Emulator, EmulatorOptions, SentSms};
+use std::{net::SocketAddr, process::ExitCode};
+use tokio::process::Command;
+
+/// Where `dev` serves the functions, as `func start` would.
+pub const DEV_PORT: u16 = 7071;
+/// Fixed emulator ports for `handler emulator`, so `local.settings.json` can name them.
+pub const EMULATOR_ACS_PORT: u16 = 7443;
+pub const EMULATOR_IDENTITY_PORT: u16 = 7442;
+/// The sender the emulated resource owns unless `SMS_FROM` names another.
+pub const DEV_SENDER: &str = "+18005550100";
+
+/// Settings the child must not inherit: they would select another credential or resource.
+const OVERRIDDEN: [&str; 3] = [
+    "COMMUNICATION_SERVICES_CONNECTION_STRING",
+    "AZURE_CLIENT_ID",
+    "FUNCTIONS_HTTPWORKER_PORT",
+];
+
+fn sender() -> String {
+    std::env::var("SMS_FROM")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEV_SENDER.to_owned())
+}
+
+async fn start(acs_port: u16, identity_port: u16) -> Result<Emulator, ExitCode> {
+    let options = EmulatorOptions {
+        acs_addr: SocketAddr::from(([127, 0, 0, 1], acs_port)),
+        identity_addr: SocketAddr::from(([127, 0, 0, 1], identity_port)),
+        owned_senders: vec![sender()],
+        ..EmulatorOptions::default()
+    };
+    Emulator::start(options).await.map_err(|error| {
+        eprintln!("error: cannot start the emulator: {error}");
+        ExitCode::FAILURE
+    })
+}
+
+/// `handler dev [--port N]`: the emulator plus the handler on `http://localhost:<port>/api/...`.
+pub async fn run_dev(port: u16) -> ExitCode {
+    let emulator = match start(0, 0).await {
+        Ok(emulator) => emulator,
+        Err(code) => return code,
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("error: cannot find the handler binary: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut command = Command::new(exe);
+    for name in OVERRIDDEN {
+        command.env_remove(name);
+    }
+    command
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("IDENTITY_ENDPOINT", emulator.identity_endpoint())
+        .env("IDENTITY_HEADER", emulator.identity_header())
+        .env("SSL_CERT_FILE", emulator.ca_cert_path())
+        .env("COMMUNICATION_SERVICES_ENDPOINT", emulator.acs_endpoint())
+        .env("SMS_FROM", sender())
+        .kill_on_drop(true);
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            eprintln!("error: cannot start the handler: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    print_banner(port, &emulator);
+    let mut outbox = emulator.state().subscribe_outbox();
+    let code = loop {
+        tokio::select! {
+            status = child.wait() => {
+                break match status {
+                    Ok(status) if status.success() => ExitCode::SUCCESS,
+                    Ok(status) => {
+                        eprintln!("handler exited: {status}");
+                        ExitCode::FAILURE
+                    }
+                    Err(error) => {
+                        eprintln!("error: waiting for the handler: {error}");
+                        ExitCode::FAILURE
+                    }
+                };
+            }
+            sms = outbox.recv() => {
+                if let Ok(sms) = sms {
+                    print_sms(&sms);
+                }
+            }
+            _ = tokio::signal::ctrl_c() => {
+                // The child got the same Ctrl-C from the terminal; give it its grace period.
+                let _ = child.wait().await;
+                break ExitCode::SUCCESS;
+            }
+        }
+    };
+    emulator.shutdown().await;
+    code
+}
+
+/// `handler emulator`: the emulator alone, on fixed ports, for `func start` against it.
+pub async fn run_emulator() -> ExitCode {
+    let emulator = match start(EMULATOR_ACS_PORT, EMULATOR_IDENTITY_PORT).await {
+        Ok(emulator) => emulator,
+        Err(code) => return code,
+    };
+    println!(
+        "ACS emulator on {} (TLS), managed-identity endpoint on {}",
+        emulator.acs_endpoint(),
+        emulator.identity_endpoint()
+    );
+    println!("Put these in local.settings.json \"Values\" (or export them) before `func start`:");
+    println!(
+        "  \"COMMUNICATION_SERVICES_ENDPOINT\": \"{}\",",
+        emulator.acs_endpoint()
+    );
+    println!(
+        "  \"IDENTITY_ENDPOINT\": \"{}\",",
+        emulator.identity_endpoint()
+    );
+    println!("  \"IDENTITY_HEADER\": \"{}\",", emulator.identity_header());
+    println!(
+        "  \"SSL_CERT_FILE\": \"{}\",",
+        emulator.ca_cert_path().display()
+    );
+    println!("  \"SMS_FROM\": \"{}\"", sender());
+    println!("Sent SMS are printed below. Ctrl-C stops.");
+    let mut outbox = emulator.state().subscribe_outbox();
+    loop {
+        tokio::select! {
+            sms = outbox.recv() => {
+                if let Ok(sms) = sms {
+                    print_sms(&sms);
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    emulator.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn print_banner(port: u16, emulator: &Emulator) {
+    let base = format!("http://localhost:{port}");
+    println!(
+        "ACS emulator: {} (TLS)  managed identity: {}",
+        emulator.acs_endpoint(),
+        emulator.identity_endpoint()
+    );
+    println!("Functions on {base}/api/ — try:");
+    println!(
+        "  curl -s -X POST {base}/api/token -H 'content-type: application/json' -d '{{\"scopes\":[\"voip\"]}}'"
+    );
+    println!(
+        "  curl -s -X POST {base}/api/sms -H 'content-type: application/json' -d '{{\"to\":\"+14255550123\",\"message\":\"Hello from the emulator\"}}'"
+    );
+    println!("Sent SMS are printed below. Ctrl-C stops.");
+}
+
+/// The emulator's outbox is fake traffic on the developer's own machine, so the whole message
+/// is shown: that is what it is for.
+fn print_sms(sms: &SentSms) {
+    println!(
+        "[outbox] SMS {} from {} to {}: {}",
+        sms.message_id, sms.from, sms.to, sms.message
+    );
+}

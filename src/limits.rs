@@ -1,0 +1,175 @@
+//! Per-instance SMS rate limits: per destination number and per caller.
+//!
+//! These live in one process, so with several instances each enforces its own budget; a global
+//! limit belongs in front of the app (API Management, Front Door).
+
+use crate::{error::ApiError, phone::PhoneNumber};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use governor::{
+    DefaultKeyedRateLimiter, Quota, RateLimiter,
+    clock::{Clock, DefaultClock},
+};
+use sha2::{Digest, Sha256};
+use std::{
+    num::NonZeroU32,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+/// How often (in checks) idle keys are forgotten, so the maps stay small.
+const SWEEP_EVERY: u32 = 1024;
+
+/// The limiters; a `None` limit is off.
+#[derive(Debug)]
+pub struct SmsLimits {
+    per_number: Option<DefaultKeyedRateLimiter<String>>,
+    per_caller: Option<DefaultKeyedRateLimiter<String>>,
+    checks: AtomicU32,
+}
+
+impl SmsLimits {
+    /// `per_number_per_hour` messages to one number per hour; `per_caller_per_minute` requests
+    /// from one caller per minute; 0 turns a limit off.
+    pub fn new(per_number_per_hour: u32, per_caller_per_minute: u32) -> Self {
+        let limiter = |quota: Option<Quota>| quota.map(RateLimiter::hashmap);
+        Self {
+            per_number: limiter(NonZeroU32::new(per_number_per_hour).map(Quota::per_hour)),
+            per_caller: limiter(NonZeroU32::new(per_caller_per_minute).map(Quota::per_minute)),
+            checks: AtomicU32::new(0),
+        }
+    }
+
+    /// Admits one request from `caller` to `recipients`, or answers 429 with `Retry-After`.
+    pub fn admit(&self, caller: &str, recipients: &[PhoneNumber]) -> Result<(), ApiError> {
+        self.sweep();
+        if let Some(Err(not_until)) = self
+            .per_caller
+            .as_ref()
+            .map(|l| l.check_key(&caller.to_owned()))
+        {
+            return Err(too_many(
+                "this caller has sent too many SMS requests",
+                None,
+                not_until.wait_time_from(DefaultClock::default().now()),
+            ));
+        }
+        if let Some(limiter) = &self.per_number {
+            for (index, number) in recipients.iter().enumerate() {
+                if let Err(not_until) = limiter.check_key(&number.as_str().to_owned()) {
+                    let wait = not_until.wait_time_from(DefaultClock::default().now());
+                    return Err(too_many(
+                        &format!("recipient {index} has had too many messages"),
+                        Some(format!("to[{index}]")),
+                        wait,
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn sweep(&self) {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
+        {
+            for limiter in [&self.per_number, &self.per_caller].into_iter().flatten() {
+                limiter.retain_recent();
+            }
+        }
+    }
+}
+
+fn too_many(message: &str, target: Option<String>, wait: Duration) -> ApiError {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let mut error = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "RateLimited",
+        format!("{message}; retry in {seconds} s"),
+    )
+    .with_retry_after(seconds.max(1).to_string());
+    if let Some(target) = target {
+        error = error.with_target(target);
+    }
+    error
+}
+
+/// Who is calling, for the per-caller limit: the App Service Authentication principal if any,
+/// else the function key (hashed: the key itself is never kept), else `anonymous`.
+pub fn caller_key(headers: &HeaderMap, uri: &Uri) -> String {
+    if let Some(principal) = headers
+        .get("x-ms-client-principal-id")
+        .and_then(|v| v.to_str().ok())
+    {
+        return format!("principal:{principal}");
+    }
+    let key = headers
+        .get("x-functions-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+                .find(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+        });
+    match key {
+        Some(key) => {
+            let digest = Sha256::digest(key.as_bytes());
+            let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            format!("key:{hex}")
+        }
+        None => "anonymous".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn number(n: &str) -> PhoneNumber {
+        PhoneNumber::parse(n).unwrap()
+    }
+
+    #[test]
+    fn per_number_limit_answers_429_with_retry_after() {
+        let limits = SmsLimits::new(2, 0);
+        let to = [number("+14255550123")];
+        assert!(limits.admit("a", &to).is_ok());
+        assert!(limits.admit("b", &to).is_ok());
+        let error = limits.admit("c", &to).unwrap_err();
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(error.target.as_deref(), Some("to[0]"));
+        let retry: u64 = error.retry_after.unwrap().parse().unwrap();
+        assert!((1..=1800).contains(&retry), "{retry}");
+        assert!(
+            limits.admit("d", &[number("+14255550124")]).is_ok(),
+            "other numbers are unaffected"
+        );
+    }
+
+    #[test]
+    fn per_caller_limit_is_per_caller() {
+        let limits = SmsLimits::new(0, 1);
+        assert!(limits.admit("a", &[number("+14255550123")]).is_ok());
+        assert!(limits.admit("a", &[number("+14255550124")]).is_err());
+        assert!(limits.admit("b", &[number("+14255550124")]).is_ok());
+    }
+
+    #[test]
+    fn caller_keys_never_hold_the_key() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-functions-key", "s3cret-key".parse().unwrap());
+        let key = caller_key(&headers, &"/api/sms".parse().unwrap());
+        assert!(key.starts_with("key:") && !key.contains("s3cret"));
+        let from_query = caller_key(
+            &HeaderMap::new(),
+            &"/api/sms?code=s3cret-key".parse().unwrap(),
+        );
+        assert_eq!(key, from_query);
+        assert_eq!(
+            caller_key(&HeaderMap::new(), &"/api/sms".parse().unwrap()),
+            "anonymous"
+        );
+    }
+}

@@ -1,0 +1,159 @@
+//! The handler as a process: settings errors, readiness without upstreams, shutdown.
+
+use crate::support::{Handler, free_port, handler_env, repo_root, start_emulator};
+use std::{collections::HashMap, process::Command};
+
+/// Runs the binary with `env` and returns (exit code, stderr).
+fn run_to_exit(env: &HashMap<String, String>) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .env_clear()
+        .envs(env)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn base_env() -> HashMap<String, String> {
+    [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string()),
+        (
+            "COMMUNICATION_SERVICES_ENDPOINT",
+            "https://contoso.communication.azure.com".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+#[test]
+fn a_bad_port_fails_start_up_with_one_line() {
+    let mut env = base_env();
+    env.insert("FUNCTIONS_CUSTOMHANDLER_PORT".into(), "seventy".into());
+
+    let (code, stderr) = run_to_exit(&env);
+
+    assert_eq!(code, Some(2));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("FUNCTIONS_CUSTOMHANDLER_PORT") && stderr.contains("seventy"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_connection_string_in_the_endpoint_setting_is_refused_without_echoing_it() {
+    let mut env = base_env();
+    env.insert(
+        "COMMUNICATION_SERVICES_ENDPOINT".into(),
+        "endpoint=https://x.communication.azure.com/;accesskey=U2VjcmV0S2V5VmFsdWU=".into(),
+    );
+
+    let (code, stderr) = run_to_exit(&env);
+
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("COMMUNICATION_SERVICES_ENDPOINT"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("U2VjcmV0S2V5VmFsdWU="),
+        "the key leaked: {stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_without_upstreams_and_clear_when_they_are_down() {
+    let mut env = base_env();
+    env.insert(
+        "IDENTITY_ENDPOINT".into(),
+        format!("http://127.0.0.1:{}/msi/token", free_port()),
+    );
+    env.insert("IDENTITY_HEADER".into(), "secret".into());
+    env.insert(
+        "COMMUNICATION_SERVICES_ENDPOINT".into(),
+        format!("https://127.0.0.1:{}", free_port()),
+    );
+
+    let handler = tokio::task::block_in_place(|| Handler::start(&env, &repo_root()));
+    let ready = reqwest::get(format!("{}/", handler.base)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/token", handler.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["x-ms-error-code"],
+        "ManagedIdentityUnavailable"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_exits_with_code_zero() {
+    let emulator = start_emulator().await;
+    let env = handler_env(&emulator);
+    let handler = tokio::task::block_in_place(|| Handler::start(&env, &repo_root()));
+    assert_eq!(
+        reqwest::get(format!("{}/", handler.base))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let status = tokio::task::block_in_place(|| handler.terminate());
+
+    assert_eq!(status.code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_carry_no_secrets_and_no_personal_data() {
+    let app = crate::support::TestApp::spawn_with(&[("TOKEN_ALLOWED_SCOPES", "voip,chat")]).await;
+    let message = "Your verification code is 918273";
+    let token: serde_json::Value = app
+        .post_json("/api/token", serde_json::json!({"scopes": ["chat"]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.post_json(
+        "/api/sms",
+        serde_json::json!({"to": ["+14255550123", "+447700900123"], "message": message}),
+    )
+    .await;
+    app.post_json(
+        "/api/sms",
+        serde_json::json!({"to": "+1425555012x", "message": message}),
+    )
+    .await;
+    app.post_json("/api/token", serde_json::json!({"scopes": ["root"]}))
+        .await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = app.handler.logs().join("\n");
+    assert!(
+        logs.contains("request completed"),
+        "the handler logs requests: {logs}"
+    );
+    let mut secrets = vec![
+        token["token"].as_str().unwrap().to_owned(),
+        message.to_owned(),
+        "+14255550123".to_owned(),
+        "4255550123".to_owned(),
+        "+447700900123".to_owned(),
+        app.emulator.identity_header().to_owned(),
+    ];
+    secrets.extend(app.state().issued_managed_identity_tokens());
+    for secret in secrets {
+        assert!(
+            !logs.contains(&secret),
+            "'{secret}' leaked into the logs:\n{logs}"
+        );
+    }
+}
