@@ -96,7 +96,7 @@ fn field_of(detail: &str) -> Option<String> {
 }
 
 /// The caller's correlation headers: `x-ms-client-request-id` (echoed, or minted) and
-/// `traceparent` (continued to ACS when well formed).
+/// `traceparent` (continued to ACS; a new trace when absent or malformed).
 impl<S: Send + Sync> FromRequestParts<S> for CallContext {
     type Rejection = std::convert::Infallible;
 
@@ -122,12 +122,26 @@ pub fn call_context(parts: &Parts) -> CallContext {
         .filter(|id| valid_request_id(id))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-    let traceparent = header("traceparent")
-        .filter(|t| valid_traceparent(t))
-        .map(str::to_owned);
+    let incoming = header("traceparent").filter(|t| valid_traceparent(t));
     CallContext {
         client_request_id: Some(client_request_id),
-        traceparent,
+        traceparent: Some(continue_trace(incoming)),
+    }
+}
+
+/// The `traceparent` for our calls to ACS: the caller's trace id and flags with a new parent id
+/// (our span), or a new trace when the caller sent none.
+pub fn continue_trace(incoming: Option<&str>) -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = &random[..16];
+    match incoming {
+        Some(traceparent) => {
+            // `valid_traceparent` vouched for the layout `00-<32>-<16>-<2>`.
+            let trace_id = &traceparent[3..35];
+            let flags = &traceparent[53..55];
+            format!("00-{trace_id}-{span_id}-{flags}")
+        }
+        None => format!("00-{}-{span_id}-00", uuid::Uuid::new_v4().simple()),
     }
 }
 
@@ -189,6 +203,21 @@ mod tests {
             "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01"
         ));
         assert!(!valid_traceparent("garbage"));
+    }
+
+    #[test]
+    fn traces_are_continued_with_a_new_parent() {
+        let incoming = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let outgoing = continue_trace(Some(incoming));
+        assert!(valid_traceparent(&outgoing), "{outgoing}");
+        assert_eq!(&outgoing[..36], &incoming[..36], "same trace id");
+        assert_ne!(&outgoing[36..52], &incoming[36..52], "our own span id");
+        assert!(outgoing.ends_with("-01"));
+        let fresh = continue_trace(None);
+        assert!(
+            valid_traceparent(&fresh) && fresh.ends_with("-00"),
+            "{fresh}"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ async fn trace_request(request: Request, next: Next) -> Response {
         http.method = %parts.method,
         http.route = %route,
         client_request_id = cx.client_request_id.as_deref().unwrap_or(""),
-        traceparent = cx.traceparent.as_deref().unwrap_or(""),
+        trace_id = cx.traceparent.as_deref().and_then(|t| t.get(3..35)).unwrap_or(""),
     );
     let readiness = route == "/";
     parts.extensions.insert(cx.clone());
