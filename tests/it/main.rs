@@ -4,6 +4,7 @@
 mod capabilities;
 mod host;
 mod modes;
+mod openapi;
 mod process;
 mod sms;
 mod support;
