@@ -183,20 +183,32 @@ impl AcsClient {
 
 /// Sorts a pipeline error into what went wrong from the caller's point of view.
 fn classify(error: azure_core::Error) -> AcsError {
+    let message = chain(&error);
     match error.kind() {
-        ErrorKind::Credential => AcsError::Credential(error.to_string()),
-        ErrorKind::Io | ErrorKind::Connection => AcsError::Transport(error.to_string()),
-        ErrorKind::DataConversion => AcsError::InvalidResponse(error.to_string()),
-        _ => {
-            // The bearer policy reports credential failures with the credential's own kind, but
-            // an `HttpResponse` here can only come from the identity endpoint.
-            if matches!(error.kind(), ErrorKind::HttpResponse { .. }) {
-                AcsError::Credential(error.to_string())
-            } else {
-                AcsError::Transport(error.to_string())
-            }
-        }
+        ErrorKind::Credential => AcsError::Credential(message),
+        ErrorKind::Io | ErrorKind::Connection => AcsError::Transport(message),
+        ErrorKind::DataConversion => AcsError::InvalidResponse(message),
+        // The bearer policy passes a failed token request on as it got it; an HTTP error here
+        // can only be the identity endpoint's.
+        ErrorKind::HttpResponse { .. } => AcsError::Credential(message),
+        _ => AcsError::Transport(message),
     }
+}
+
+/// The error and its causes on one line: the outer message alone is often just "will not be
+/// retried". These are transport and credential errors; none carries a token or a key.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message.replace('\n', " ")
 }
 
 /// Deserializes a success body, naming the operation when it cannot.

@@ -320,3 +320,75 @@ fn futures_stream(
     }
     Once(Some(bytes.to_vec()))
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payload_replies_follow_the_hosts_rules() {
+    let emulator = start_emulator().await;
+    let env = handler_env(&emulator);
+    let handler =
+        tokio::task::block_in_place(|| crate::support::Handler::start(&env, &repo_root()));
+    let client = reqwest::Client::new();
+    let invocation = |function: &str, req: Value| {
+        client
+            .post(format!("{}/{function}", handler.base))
+            .header("content-type", "application/json; charset=utf-8")
+            .body(json!({"Data": {"req": req}, "Metadata": {}}).to_string())
+            .send()
+    };
+
+    for (function, req, status) in [
+        (
+            "function-token",
+            json!({"Method": "POST", "Query": {}, "Headers": {"Content-Type": ["application/json"]}, "Params": {}, "Body": "{}"}),
+            200,
+        ),
+        (
+            "function-token",
+            json!({"Method": "POST", "Query": {}, "Headers": {}, "Params": {}}),
+            200,
+        ),
+        (
+            "function-sms",
+            json!({"Method": "POST", "Query": {"code": "k"}, "Headers": {"Content-Type": ["application/json"]}, "Params": {}, "Body": "{\"to\":\"+14255550123\",\"message\":\"hi\"}"}),
+            202,
+        ),
+        (
+            "function-sms",
+            json!({"Method": "POST", "Headers": {}}),
+            400,
+        ),
+        ("function-nope", json!({"Method": "POST"}), 404),
+    ] {
+        let response = invocation(function, req).await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "{function}: the invocation itself always succeeds"
+        );
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
+        let reply: Value = response.json().await.unwrap();
+        let res = &reply["Outputs"]["res"];
+        assert_eq!(res["statusCode"], status, "{function}: {reply}");
+        assert!(res.get("status").is_none(), "the host ignores `status`");
+        assert!(
+            res["headers"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(Value::is_string),
+            "header values are strings"
+        );
+        assert!(res["body"].is_string());
+        assert!(
+            reply["Logs"]
+                .as_array()
+                .is_some_and(|logs| !logs.is_empty())
+        );
+        assert!(reply.get("ReturnValue").is_some_and(Value::is_null));
+    }
+}

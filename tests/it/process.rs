@@ -157,3 +157,67 @@ async fn logs_carry_no_secrets_and_no_personal_data() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_request_logs_one_line_with_its_facts_and_failures_go_to_stderr() {
+    let app = crate::support::TestApp::spawn().await;
+    app.http
+        .post(app.url("/api/token"))
+        .header("x-ms-client-request-id", "log-check-1")
+        .header(
+            "traceparent",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        )
+        .send()
+        .await
+        .unwrap();
+    app.state()
+        .push_fault(acs_functions_handler::emulator::Fault {
+            target: acs_functions_handler::emulator::FaultTarget::Acs,
+            action: acs_functions_handler::emulator::FaultAction::Status {
+                status: 401,
+                retry_after: None,
+                body: None,
+            },
+        });
+    let failed = app
+        .http
+        .post(app.url("/api/token"))
+        .header("x-ms-client-request-id", "log-check-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(failed.status(), 502);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let stdout = app.handler.stdout.lock().unwrap().clone();
+    let ok: Vec<&String> = stdout
+        .iter()
+        .filter(|l| l.contains("log-check-1"))
+        .collect();
+    assert_eq!(ok.len(), 1, "one line per request: {stdout:#?}");
+    for fact in [
+        "http.method=POST",
+        "http.route=/api/token",
+        "http.status_code=200",
+        "duration_ms=",
+        "trace_id=\"0af7651916cd43dd8448eb211c80319c\"",
+    ] {
+        assert!(ok[0].contains(fact), "{fact} missing from {}", ok[0]);
+    }
+    assert!(
+        !stdout.iter().any(|l| l.contains("log-check-2")),
+        "failures are not on stdout"
+    );
+    let stderr = app.handler.stderr.lock().unwrap().clone();
+    let failure: Vec<&String> = stderr
+        .iter()
+        .filter(|l| l.contains("log-check-2"))
+        .collect();
+    assert_eq!(failure.len(), 1, "{stderr:#?}");
+    assert!(
+        failure[0].contains("ERROR") && failure[0].contains("error.code=AcsAuthorizationFailed"),
+        "{}",
+        failure[0]
+    );
+}
