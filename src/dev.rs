@@ -100,9 +100,17 @@ pub async fn run_dev(port: u16) -> ExitCode {
                     print_sms(&sms);
                 }
             }
-            _ = tokio::signal::ctrl_c() => {
-                // The child got the same Ctrl-C from the terminal; give it its grace period.
-                let _ = child.wait().await;
+            _ = crate::server::shutdown_signal() => {
+                // A terminal's Ctrl-C reaches the child too; a SIGTERM sent to us alone does not,
+                // so pass one on (through kill(1): this crate forbids unsafe code) and give the
+                // child its grace period before stopping it hard.
+                if let Some(pid) = child.id() {
+                    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status().await;
+                }
+                let grace = crate::server::SHUTDOWN_GRACE + std::time::Duration::from_secs(1);
+                if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                    let _ = child.kill().await;
+                }
                 break ExitCode::SUCCESS;
             }
         }
@@ -146,7 +154,7 @@ pub async fn run_emulator() -> ExitCode {
                     print_sms(&sms);
                 }
             }
-            _ = tokio::signal::ctrl_c() => break,
+            _ = crate::server::shutdown_signal() => break,
         }
     }
     emulator.shutdown().await;

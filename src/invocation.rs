@@ -59,8 +59,16 @@ pub async fn invoke(
             "FunctionNotFound",
             "no function by that name",
         );
-        let name: String = function.chars().filter(|c| !c.is_control()).take(64).collect();
-        return outputs(error.into_response(), vec![format!("no function named {name}")]).await;
+        let name: String = function
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        return outputs(
+            error.into_response(),
+            vec![format!("no function named {name}")],
+        )
+        .await;
     };
 
     let translated = match translate(route, request).await {

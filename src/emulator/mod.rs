@@ -8,7 +8,7 @@
 //! * the managed-identity endpoint over plain HTTP, see `identity_endpoint`.
 //!
 //! The emulator is deliberately strict: it rejects what the real service rejects (see
-//! `docs/acs-rest.md` §9), because a lenient fake hides client bugs. Every request is recorded
+//! `../shared/docs/acs-rest.md` §9), because a lenient fake hides client bugs. Every request is recorded
 //! in [`EmulatorState`], and [`Fault`]s can be queued to simulate throttling, slow responses and
 //! broken connections.
 

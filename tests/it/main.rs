@@ -2,6 +2,7 @@
 //! against the local ACS and managed-identity emulator.
 
 mod capabilities;
+mod dev;
 mod host;
 mod modes;
 mod openapi;

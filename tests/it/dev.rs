@@ -1,0 +1,98 @@
+//! `handler dev`, the README's run command: the emulator plus the handler, as a new user runs it.
+
+use crate::support::free_port;
+use serde_json::{Value, json};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dev_serves_both_functions_against_the_emulator() {
+    let port = free_port();
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(["dev", "--port", &port.to_string()])
+        .env_remove("SMS_FROM")
+        .env_remove("IDENTITY_ENDPOINT")
+        .env_remove("COMMUNICATION_SERVICES_ENDPOINT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let stdout = dev.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .for_each(|l| sink.lock().unwrap().push(l))
+    });
+
+    let base = format!("http://localhost:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/")).send().await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "dev never became ready: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let token = client
+        .post(format!("{base}/api/token"))
+        .json(&json!({"scopes": ["voip"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200);
+    let token: Value = token.json().await.unwrap();
+    assert!(
+        token["user"]["communicationUserId"]
+            .as_str()
+            .unwrap()
+            .starts_with("8:acs:")
+    );
+    let sms = client
+        .post(format!("{base}/api/sms"))
+        .json(&json!({"to": "+14255550123", "message": "Hello from the emulator"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sms.status(), 202);
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("[outbox]") && l.contains("Hello from the emulator"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the SMS was not printed: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let printed = lines.lock().unwrap().join("\n");
+    assert!(
+        printed.contains(&format!("curl -s -X POST {base}/api/token")),
+        "{printed}"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::task::block_in_place(|| dev.wait()).unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the handler child stopped too"
+    );
+}
