@@ -221,3 +221,21 @@ async fn each_request_logs_one_line_with_its_facts_and_failures_go_to_stderr() {
         failure[0]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_up_warns_when_sms_may_go_to_every_country() {
+    let open = crate::support::TestApp::spawn().await;
+    let closed = crate::support::TestApp::spawn_with(&[("SMS_ALLOWED_COUNTRY_CODES", "1")]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let warned = |app: &crate::support::TestApp| {
+        app.handler
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("SMS_ALLOWED_COUNTRY_CODES"))
+    };
+    assert!(warned(&open));
+    assert!(!warned(&closed));
+}
