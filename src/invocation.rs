@@ -112,37 +112,16 @@ async fn translate(route: &str, request: Request) -> Result<Request, ApiError> {
                 "invocation payload too large",
             )
         })?;
-    let payload: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidInvocation",
-            format!("payload is not JSON: {e}"),
-        )
-    })?;
+    let payload: Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("payload is not JSON: {e}")))?;
     let req = field(&payload, "Data")
         .and_then(|data| field(data, "req"))
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "InvalidInvocation",
-                "payload has no Data.req",
-            )
-        })?;
-    let trigger: HttpTrigger = serde_json::from_value(req.clone()).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidInvocation",
-            format!("Data.req: {e}"),
-        )
-    })?;
+        .ok_or_else(|| invalid("payload has no Data.req"))?;
+    let trigger: HttpTrigger =
+        serde_json::from_value(req.clone()).map_err(|e| invalid(format!("Data.req: {e}")))?;
 
-    let method = Method::from_bytes(trigger.method.as_bytes()).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidInvocation",
-            "Data.req.Method is not a method",
-        )
-    })?;
+    let method = Method::from_bytes(trigger.method.as_bytes())
+        .map_err(|_| invalid("Data.req.Method is not a method"))?;
     let uri = uri(route, &trigger.query)?;
     let mut builder = axum::http::Request::builder().method(method).uri(uri);
     let mut content_type = None;
@@ -174,13 +153,7 @@ async fn translate(route: &str, request: Request) -> Result<Request, ApiError> {
             if binary {
                 base64::engine::general_purpose::STANDARD
                     .decode(text.as_bytes())
-                    .map_err(|_| {
-                        ApiError::new(
-                            StatusCode::BAD_REQUEST,
-                            "InvalidInvocation",
-                            "Data.req.Body is not base64",
-                        )
-                    })?
+                    .map_err(|_| invalid("Data.req.Body is not base64"))?
             } else {
                 text.into_bytes()
             }
@@ -188,13 +161,14 @@ async fn translate(route: &str, request: Request) -> Result<Request, ApiError> {
         // Some hosts hand over an already parsed JSON body.
         Some(other) => other.to_string().into_bytes(),
     };
-    builder.body(Body::from(body)).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidInvocation",
-            format!("cannot rebuild request: {e}"),
-        )
-    })
+    builder
+        .body(Body::from(body))
+        .map_err(|e| invalid(format!("cannot rebuild request: {e}")))
+}
+
+/// A payload the host would never send; answered inside `Outputs.res`.
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "InvalidInvocation", message)
 }
 
 /// Top-level and binding names are matched case-insensitively, as the host binds them.
@@ -236,13 +210,8 @@ fn uri(route: &str, query: &HashMap<String, Value>) -> Result<Uri, ApiError> {
     } else {
         format!("{route}?{query}")
     };
-    text.parse().map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidInvocation",
-            "Data.req.Query cannot form a URL",
-        )
-    })
+    text.parse()
+        .map_err(|_| invalid("Data.req.Query cannot form a URL"))
 }
 
 /// Wraps a route's response as `{"Outputs": {"res": ...}, "Logs": [...], "ReturnValue": null}`.
