@@ -3,7 +3,6 @@
 
 use crate::{acs::CallContext, error::ApiError};
 use axum::{
-    body::Body,
     extract::{FromRequest, FromRequestParts, Request},
     http::{StatusCode, header, request::Parts},
 };
@@ -168,11 +167,6 @@ fn valid_traceparent(value: &str) -> bool {
         && hex(parts[3], 2)
         && parts[1].bytes().any(|b| b != b'0')
         && parts[2].bytes().any(|b| b != b'0')
-}
-
-/// Rebuilds a request around already-read bytes (used where a body is inspected twice).
-pub fn with_body(parts: Parts, body: impl Into<Body>) -> Request {
-    Request::from_parts(parts, body.into())
 }
 
 #[cfg(test)]
