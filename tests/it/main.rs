@@ -4,6 +4,7 @@
 mod access_key;
 mod host;
 mod modes;
+mod package;
 mod process;
 mod sms;
 mod support;
