@@ -4,7 +4,7 @@
 //! of `local.settings.json` are. Each error names the variable it is about and never echoes a
 //! value that could be a secret.
 
-use crate::scope::Scope;
+use crate::{acs::hmac::AccessKey, scope::Scope};
 use std::fmt;
 use url::Url;
 
@@ -43,7 +43,8 @@ pub const DEFAULT_DEADLINE_SECONDS: u64 = 30;
 pub struct Settings {
     /// Loopback port to listen on (`FUNCTIONS_CUSTOMHANDLER_PORT`).
     pub port: u16,
-    /// ACS resource endpoint, `https://<name>.communication.azure.com` (`COMMUNICATION_SERVICES_ENDPOINT`).
+    /// ACS resource endpoint, `https://<name>.communication.azure.com`
+    /// (`COMMUNICATION_SERVICES_ENDPOINT`, else the connection string's endpoint).
     pub endpoint: Url,
     /// How the handler authenticates to ACS.
     pub auth: AuthSettings,
@@ -113,6 +114,9 @@ pub enum AuthSettings {
     /// `IDENTITY_ENDPOINT` and `IDENTITY_HEADER` are set: the function app's managed identity,
     /// user-assigned when `AZURE_CLIENT_ID` names one.
     ManagedIdentity { client_id: Option<String> },
+    /// No managed identity, but `COMMUNICATION_SERVICES_CONNECTION_STRING` is set: requests are
+    /// signed with its access key (HMAC-SHA256).
+    AccessKey(AccessKey),
     /// Neither managed identity nor an access key: the signed-in Azure CLI or azd user.
     DeveloperTools,
 }
@@ -144,6 +148,7 @@ impl AuthSettings {
             AuthSettings::ManagedIdentity { client_id: Some(_) } => {
                 "user-assigned managed identity (AZURE_CLIENT_ID)"
             }
+            AuthSettings::AccessKey(_) => "access key (COMMUNICATION_SERVICES_CONNECTION_STRING)",
             AuthSettings::DeveloperTools => "developer tools (Azure CLI, then Azure Developer CLI)",
         }
     }
@@ -187,9 +192,29 @@ impl Settings {
             Some(raw) => parse_port(&raw)?,
         };
 
-        let endpoint = match var(ENDPOINT_VAR) {
-            Some(raw) => parse_endpoint(&raw)?,
-            None => {
+        let connection = var(CONNECTION_STRING_VAR)
+            .map(|raw| parse_connection_string(&raw))
+            .transpose()?;
+        let endpoint = match (var(ENDPOINT_VAR), &connection) {
+            (Some(raw), connection) => {
+                let endpoint = parse_endpoint(&raw)?;
+                if let Some(connection) = connection
+                    && connection.endpoint.origin() != endpoint.origin()
+                {
+                    return Err(invalid(
+                        ENDPOINT_VAR,
+                        format!(
+                            "names {} but {CONNECTION_STRING_VAR} names {}; \
+                             they must be the same resource (or unset one of them)",
+                            origin(&endpoint),
+                            origin(&connection.endpoint)
+                        ),
+                    ));
+                }
+                endpoint
+            }
+            (None, Some(connection)) => connection.endpoint.clone(),
+            (None, None) => {
                 return Err(invalid(
                     ENDPOINT_VAR,
                     "not set; expected https://<resource>.communication.azure.com",
@@ -197,10 +222,13 @@ impl Settings {
             }
         };
 
+        // One credential per process, in the documented order.
         let auth = if var(IDENTITY_ENDPOINT_VAR).is_some() && var(IDENTITY_HEADER_VAR).is_some() {
             AuthSettings::ManagedIdentity {
                 client_id: var(CLIENT_ID_VAR),
             }
+        } else if let Some(connection) = connection {
+            AuthSettings::AccessKey(connection.key)
         } else {
             AuthSettings::DeveloperTools
         };
@@ -344,27 +372,103 @@ pub fn parse_endpoint(raw: &str) -> Result<Url, ConfigError> {
              (https://<resource>.communication.azure.com)",
         ));
     }
-    let url = Url::parse(raw)
-        .map_err(|e| invalid(ENDPOINT_VAR, format!("'{raw}' is not a URL ({e})")))?;
+    parse_origin(ENDPOINT_VAR, raw)
+}
+
+/// Checks that `raw` is an https origin without path, query or credentials.
+fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url =
+        Url::parse(raw).map_err(|e| invalid(variable, format!("'{raw}' is not a URL ({e})")))?;
     if url.scheme() != "https" {
-        return Err(invalid(ENDPOINT_VAR, format!("'{raw}' must use https")));
+        return Err(invalid(variable, format!("'{raw}' must use https")));
     }
     if url.host_str().is_none() {
-        return Err(invalid(ENDPOINT_VAR, format!("'{raw}' has no host")));
+        return Err(invalid(variable, format!("'{raw}' has no host")));
     }
     if !url.path().trim_end_matches('/').is_empty()
         || url.query().is_some()
         || url.fragment().is_some()
     {
         return Err(invalid(
-            ENDPOINT_VAR,
+            variable,
             format!("'{raw}' must be the resource origin only, without a path or query"),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(ENDPOINT_VAR, "must not contain credentials"));
+        return Err(invalid(variable, "must not contain credentials"));
     }
     Ok(url)
+}
+
+/// `scheme://host[:port]`, for messages.
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// What `COMMUNICATION_SERVICES_CONNECTION_STRING` holds.
+#[derive(Debug)]
+struct ConnectionString {
+    endpoint: Url,
+    key: AccessKey,
+}
+
+/// Parses `endpoint=https://<resource>.communication.azure.com/;accesskey=<base64>`. Names are
+/// case-insensitive, in any order. No error repeats any part of the value: a malformed one may
+/// hold the key anywhere.
+fn parse_connection_string(raw: &str) -> Result<ConnectionString, ConfigError> {
+    const SHAPE: &str =
+        "expected endpoint=https://<resource>.communication.azure.com/;accesskey=<key>";
+    let mut endpoint = None;
+    let mut key = None;
+    for part in raw
+        .trim()
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let Some((name, value)) = part.split_once('=') else {
+            return Err(invalid(
+                CONNECTION_STRING_VAR,
+                format!("a part is not name=value; {SHAPE}"),
+            ));
+        };
+        let slot = match name.trim().to_ascii_lowercase().as_str() {
+            "endpoint" => &mut endpoint,
+            "accesskey" => &mut key,
+            _ => {
+                return Err(invalid(
+                    CONNECTION_STRING_VAR,
+                    format!("unexpected part; {SHAPE}"),
+                ));
+            }
+        };
+        if slot.replace(value.trim()).is_some() {
+            return Err(invalid(
+                CONNECTION_STRING_VAR,
+                format!("a part is repeated; {SHAPE}"),
+            ));
+        }
+    }
+    let (Some(endpoint), Some(key)) = (endpoint, key) else {
+        return Err(invalid(
+            CONNECTION_STRING_VAR,
+            format!("endpoint or accesskey is missing; {SHAPE}"),
+        ));
+    };
+    let key = AccessKey::from_base64(key)
+        .ok_or_else(|| invalid(CONNECTION_STRING_VAR, "accesskey is not a base64 key"))?;
+    // Quoting the endpoint part could still leak the key when a separator is wrong
+    // (`endpoint=https://x,accesskey=...`), so its errors do not quote it either.
+    let endpoint = match parse_origin(CONNECTION_STRING_VAR, endpoint) {
+        Ok(url) if !endpoint.to_ascii_lowercase().contains("accesskey") => url,
+        _ => {
+            return Err(invalid(
+                CONNECTION_STRING_VAR,
+                format!("the endpoint part is not an https origin; {SHAPE}"),
+            ));
+        }
+    };
+    Ok(ConnectionString { endpoint, key })
 }
 
 #[cfg(test)]
@@ -483,5 +587,129 @@ mod tests {
         );
         let half = settings(&[ENDPOINT, (IDENTITY_ENDPOINT_VAR, "http://x")]);
         assert_eq!(half.unwrap().auth, AuthSettings::DeveloperTools);
+    }
+
+    const KEY: &str = "c2VjcmV0LWFjY2Vzcy1rZXk="; // "secret-access-key"
+
+    fn connection(endpoint: &str) -> (&'static str, String) {
+        (
+            CONNECTION_STRING_VAR,
+            format!("endpoint={endpoint};accesskey={KEY}"),
+        )
+    }
+
+    fn with_connection(
+        vars: &[(&str, &str)],
+        connection: &(&str, String),
+    ) -> Result<Settings, ConfigError> {
+        let mut all: Vec<(&str, &str)> = vars.to_vec();
+        all.push((connection.0, connection.1.as_str()));
+        settings(&all)
+    }
+
+    #[test]
+    fn connection_string_alone_gives_endpoint_and_access_key() {
+        let s =
+            with_connection(&[], &connection("https://Contoso.communication.azure.com/")).unwrap();
+        assert_eq!(
+            s.endpoint.as_str(),
+            "https://contoso.communication.azure.com/"
+        );
+        assert_eq!(
+            s.endpoint.join("sms").unwrap().as_str(),
+            "https://contoso.communication.azure.com/sms"
+        );
+        assert_eq!(
+            s.auth,
+            AuthSettings::AccessKey(AccessKey::from_base64(KEY).unwrap())
+        );
+    }
+
+    #[test]
+    fn connection_string_names_are_case_insensitive_in_any_order() {
+        let raw = format!(" AccessKey={KEY} ; ENDPOINT=https://contoso.communication.azure.com ;");
+        let s = settings(&[(CONNECTION_STRING_VAR, &raw)]).unwrap();
+        assert_eq!(
+            s.endpoint.host_str(),
+            Some("contoso.communication.azure.com")
+        );
+        assert!(matches!(s.auth, AuthSettings::AccessKey(_)));
+    }
+
+    #[test]
+    fn credential_order_is_identity_then_key_then_developer_tools() {
+        let conn = connection("https://contoso.communication.azure.com/");
+        let identity = [
+            (IDENTITY_ENDPOINT_VAR, "http://x"),
+            (IDENTITY_HEADER_VAR, "h"),
+        ];
+        assert_eq!(
+            with_connection(&identity, &conn).unwrap().auth,
+            AuthSettings::ManagedIdentity { client_id: None }
+        );
+        let half = [(IDENTITY_ENDPOINT_VAR, "http://x")];
+        assert!(matches!(
+            with_connection(&half, &conn).unwrap().auth,
+            AuthSettings::AccessKey(_)
+        ));
+        assert_eq!(
+            settings(&[ENDPOINT]).unwrap().auth,
+            AuthSettings::DeveloperTools
+        );
+    }
+
+    #[test]
+    fn endpoint_and_connection_string_must_name_the_same_resource() {
+        for same in [
+            "https://contoso.communication.azure.com/",
+            "https://CONTOSO.communication.azure.com:443",
+        ] {
+            let s = with_connection(&[ENDPOINT], &connection(same)).unwrap();
+            assert_eq!(
+                s.endpoint.host_str(),
+                Some("contoso.communication.azure.com")
+            );
+        }
+        for other in [
+            "https://fabrikam.communication.azure.com/",
+            "https://contoso.communication.azure.com:8443/",
+        ] {
+            let err = with_connection(&[ENDPOINT], &connection(other)).unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.variable, ENDPOINT_VAR);
+            assert!(message.contains(CONNECTION_STRING_VAR), "{message}");
+            assert!(!message.contains(KEY), "{message}");
+            assert!(!message.contains('\n'), "one line: {message}");
+        }
+    }
+
+    #[test]
+    fn bad_connection_strings_are_refused_without_echoing_them() {
+        for bad in [
+            format!("endpoint=https://x.communication.azure.com/;accesskey={KEY}x"),
+            format!("endpoint=https://x.communication.azure.com/,accesskey={KEY}"),
+            format!("endpoint=http://x.communication.azure.com/;accesskey={KEY}"),
+            format!("https://x.communication.azure.com/;{KEY}"),
+            format!("endpoint=https://x.communication.azure.com/;key={KEY}"),
+            format!("accesskey={KEY}"),
+            format!("endpoint=https://x/;accesskey={KEY};accesskey={KEY}"),
+            "endpoint=https://x.communication.azure.com/;accesskey=".to_owned(),
+        ] {
+            let err = settings(&[(CONNECTION_STRING_VAR, &bad)]).unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.variable, CONNECTION_STRING_VAR, "{bad}");
+            assert!(!message.contains(&KEY[..8]), "{message}");
+            assert!(!message.contains("x.communication"), "{message}");
+        }
+    }
+
+    #[test]
+    fn debug_of_settings_never_shows_the_key() {
+        let s =
+            with_connection(&[], &connection("https://contoso.communication.azure.com")).unwrap();
+        let debug = format!("{s:?} {:?}", s.auth);
+        assert!(!debug.contains(&KEY[..8]), "{debug}");
+        assert!(!debug.contains("secret"), "{debug}");
+        assert!(debug.contains("access key"), "{debug}");
     }
 }

@@ -14,7 +14,8 @@ use std::borrow::Cow;
 const AUTHORIZATION_HINT: &str = "ACS refused the handler's credentials. Likely causes: the function \
 app's managed identity has no role on the ACS resource (grant 'Communication and Email Service Owner' \
 or Contributor at the resource scope; new assignments can take minutes to hours to apply), the \
-endpoint names another resource, or, for SMS, the sender number is not owned by this resource.";
+access key of the connection string is wrong or was rotated, the endpoint names another resource, \
+or, for SMS, the sender number is not owned by this resource.";
 
 /// An error on its way to becoming a response.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Builds the shared state: the credential and the ACS client. No network I/O happens here.
 pub fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
-    let credential = credential::build(&settings.auth)
+    let auth = credential::auth_policy(&settings.auth)
         .map_err(|e| format!("cannot set up {}: {e}", settings.auth.describe()))?;
     let retry = ExponentialRetryOptions {
         initial_delay: azure_core::time::Duration::milliseconds(200),
@@ -31,7 +31,7 @@ pub fn build_state(settings: Settings) -> Result<Arc<AppState>, String> {
         },
         deadline: settings.deadline,
     };
-    let acs = AcsClient::new(settings.endpoint.clone(), credential, options);
+    let acs = AcsClient::with_auth_policy(settings.endpoint.clone(), auth, options);
     let sms_limits = SmsLimits::new(
         settings.sms.per_number_per_hour,
         settings.sms.per_caller_per_minute,

@@ -7,6 +7,7 @@
 //! send is the job of the HTTP edge, not of this client.
 
 mod error;
+pub mod hmac;
 pub mod identity;
 pub mod sms;
 
