@@ -36,10 +36,15 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> &'static str {
-    "usage: handler [dev [--port N] | emulator | --help | --version]\n\
-     \n  (no command)     serve the functions on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (default 3000)\
-     \n  dev [--port N]   run the functions on http://localhost:N/api/ (default 7071) against the local emulator\
-     \n  emulator         run only the local ACS and managed-identity emulator (for `func start`)"
+    if cfg!(feature = "emulator") {
+        "usage: handler [dev [--port N] | emulator | --help | --version]\n\
+         \n  (no command)     serve the functions on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (default 3000)\
+         \n  dev [--port N]   run the functions on http://localhost:N/api/ (default 7071) against the local emulator\
+         \n  emulator         run only the local ACS and managed-identity emulator (for `func start`)"
+    } else {
+        "usage: handler [--help | --version]\n\
+         \n  (no command)     serve the functions on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT (default 3000)"
+    }
 }
 
 #[cfg(feature = "emulator")]
