@@ -1,6 +1,7 @@
 //! Integration tests: the real `handler` binary, spawned as the Functions host spawns it,
 //! against the local ACS and managed-identity emulator.
 
+mod faults;
 mod host;
 mod modes;
 mod process;
