@@ -2,9 +2,11 @@
 //! against the local ACS and managed-identity emulator.
 
 mod faults;
+mod hardening;
 mod host;
 mod modes;
 mod process;
+mod shutdown;
 mod sms;
 mod support;
 mod token;
