@@ -4,6 +4,7 @@
 mod faults;
 mod hardening;
 mod host;
+mod load;
 mod modes;
 mod process;
 mod shutdown;
