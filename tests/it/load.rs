@@ -146,9 +146,11 @@ async fn load_without_errors_leaks_or_extra_connections() {
         1,
         "the managed-identity token is fetched once and cached"
     );
+    // One per concurrent caller, plus slack for a connection the pool replaces now and then
+    // (up to 69 seen on a busy machine); without pooling there would be one per request.
     let connections = app.state().connections_accepted();
     assert!(
-        connections <= CONCURRENCY as u64 + 8,
+        connections <= CONCURRENCY as u64 + 16,
         "{connections} ACS connections: not pooled"
     );
     assert!(
