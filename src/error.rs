@@ -104,7 +104,8 @@ impl From<AcsError> for ApiError {
     /// | no token (managed identity down) | 503 `ManagedIdentityUnavailable` |
     /// | unreadable success body | 502 `AcsInvalidResponse` |
     fn from(error: AcsError) -> Self {
-        let cause = Some(error.to_string());
+        // The cause is logged: upstream text may carry a recipient's number.
+        let cause = Some(crate::redact::numbers(&error.to_string()));
         let mapped = match error {
             AcsError::Service {
                 status: 400,

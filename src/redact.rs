@@ -13,9 +13,48 @@ pub fn phone(value: &str) -> String {
     format!("{head}…{tail}")
 }
 
+/// Masks everything in free text that could be a phone number (a run of 7 or more digits, with
+/// its `+` if any), for upstream messages that end up in a log line: ACS may echo a recipient
+/// back, and serde quotes the value it could not read.
+pub fn numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit() || c == '+') {
+        out.push_str(&rest[..start]);
+        let candidate = &rest[start..];
+        let plus = usize::from(candidate.starts_with('+'));
+        let digits = candidate[plus..]
+            .bytes()
+            .take_while(u8::is_ascii_digit)
+            .count();
+        let end = plus + digits;
+        if digits >= 7 {
+            out.push_str(&phone(&candidate[..end]));
+        } else {
+            out.push_str(&candidate[..end.max(1)]);
+        }
+        rest = &candidate[end.max(1)..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn masks_numbers_inside_text() {
+        assert_eq!(
+            numbers("Invalid To +14255550123, or 4255550123?"),
+            "Invalid To +1425…0123, or 42555…0123?"
+        );
+        assert_eq!(
+            numbers("answered 429 at line 1 column 12 + 3"),
+            "answered 429 at line 1 column 12 + 3"
+        );
+        assert_eq!(numbers("ünïcode +"), "ünïcode +");
+    }
 
     #[test]
     fn masks_the_middle_of_a_number() {

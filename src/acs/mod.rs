@@ -10,6 +10,7 @@ mod error;
 pub mod hmac;
 pub mod identity;
 pub mod sms;
+mod throttle;
 
 pub use error::AcsError;
 
@@ -23,7 +24,11 @@ use azure_core::{
     },
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+use throttle::{CallDeadline, ThrottleCutoff};
 
 /// Characters a path segment keeps as they are: letters, digits and `-_~`.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'~');
@@ -100,7 +105,7 @@ impl AcsClient {
             Some(env!("CARGO_PKG_VERSION")),
             options.client_options,
             Vec::new(),
-            vec![auth],
+            vec![Arc::new(ThrottleCutoff), auth],
             None,
         );
         Self {
@@ -162,7 +167,7 @@ impl AcsClient {
             skip_checks: true,
             ..Default::default()
         };
-        let context = Context::new();
+        let context = Context::new().with_value(CallDeadline(Instant::now() + self.deadline));
         let sent = self.pipeline.send(&context, &mut request, Some(options));
         let response = match tokio::time::timeout(self.deadline, sent).await {
             Err(_) => return Err(AcsError::Timeout),
@@ -184,6 +189,14 @@ impl AcsClient {
 
 /// Sorts a pipeline error into what went wrong from the caller's point of view.
 fn classify(error: azure_core::Error) -> AcsError {
+    // A policy of ours already said what went wrong (see `throttle`); the retry policy wraps it.
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+    while let Some(inner) = source {
+        if let Some(acs) = inner.downcast_ref::<AcsError>() {
+            return acs.clone();
+        }
+        source = inner.source();
+    }
     let message = chain(&error);
     match error.kind() {
         ErrorKind::Credential => AcsError::Credential(message),

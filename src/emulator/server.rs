@@ -83,6 +83,7 @@ async fn accept_loop(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    app.state.count_connection(app.site);
                     let conn = serve_stream(stream, tls.clone(), app.clone(), shutdown.clone());
                     connections.spawn(conn);
                 }

@@ -1,6 +1,7 @@
 //! State shared by the servers and the test or CLI that owns the emulator.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -98,6 +99,8 @@ struct Inner {
     config: Config,
     data: Mutex<Data>,
     outbox_tx: broadcast::Sender<SentSms>,
+    /// TCP connections the ACS server accepted; kept outside the lock, it is bumped per accept.
+    acs_connections: AtomicU64,
 }
 
 /// Fixed settings and secrets of one emulator instance.
@@ -180,6 +183,7 @@ impl EmulatorState {
                 config,
                 data: Mutex::new(Data::default()),
                 outbox_tx,
+                acs_connections: AtomicU64::new(0),
             }),
         }
     }
@@ -215,6 +219,12 @@ impl EmulatorState {
         data.faults.remove(index).map(|f| f.action)
     }
 
+    pub(super) fn count_connection(&self, site: Site) {
+        if site == Site::Acs {
+            self.inner.acs_connections.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Adds an accepted SMS to the outbox and tells subscribers.
     pub(super) fn send_sms(&self, sms: SentSms) {
         self.data().outbox.push(sms.clone());
@@ -240,6 +250,12 @@ impl EmulatorState {
     /// A receiver of every SMS accepted from now on.
     pub fn subscribe_outbox(&self) -> broadcast::Receiver<SentSms> {
         self.inner.outbox_tx.subscribe()
+    }
+
+    /// TCP connections the ACS server has accepted since start (TLS handshakes attempted): a
+    /// client that pools its connections keeps this near its concurrency. `clear` keeps it.
+    pub fn connections_accepted(&self) -> u64 {
+        self.inner.acs_connections.load(Ordering::Relaxed)
     }
 
     /// Every access token the managed-identity endpoint issued.

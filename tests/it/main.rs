@@ -4,11 +4,15 @@
 mod access_key;
 mod capabilities;
 mod dev;
+mod faults;
+mod hardening;
 mod host;
+mod load;
 mod modes;
 mod openapi;
 mod package;
 mod process;
+mod shutdown;
 mod sms;
 mod support;
 mod token;

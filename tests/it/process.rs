@@ -1,6 +1,12 @@
 //! The handler as a process: settings errors, readiness without upstreams, shutdown.
 
-use crate::support::{Handler, free_port, handler_env, repo_root, start_emulator};
+use crate::support::{Handler, TestApp, free_port, handler_env, repo_root, start_emulator};
+use acs_functions_handler::{
+    config::Settings,
+    emulator::{Fault, FaultAction, FaultTarget},
+    server,
+};
+use serde_json::{Value, json};
 use std::{collections::HashMap, process::Command};
 
 /// Runs the binary with `env` and returns (exit code, stderr).
@@ -112,34 +118,91 @@ async fn sigterm_exits_with_code_zero() {
     assert_eq!(status.code(), Some(0));
 }
 
+/// Queues `action` for the next `times` requests to `target`.
+fn fault(app: &TestApp, target: FaultTarget, action: FaultAction, times: usize) {
+    for _ in 0..times {
+        app.state().push_fault(Fault {
+            target: target.clone(),
+            action: action.clone(),
+        });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_carry_no_secrets_and_no_personal_data() {
-    let app = crate::support::TestApp::spawn_with(&[("TOKEN_ALLOWED_SCOPES", "voip,chat")]).await;
+    let app = TestApp::spawn_with(&[("TOKEN_ALLOWED_SCOPES", "voip,chat")]).await;
     let message = "Your verification code is 918273";
-    let token: serde_json::Value = app
-        .post_json("/api/token", serde_json::json!({"scopes": ["chat"]}))
+    let sms = json!({"to": ["+14255550123", "+447700900123"], "message": message});
+
+    // The managed identity down at the first call, then the happy path.
+    let identity = FaultTarget::IdentityEndpoint;
+    fault(&app, identity.clone(), FaultAction::Reset, 4);
+    assert_eq!(app.post_json("/api/token", json!({})).await.status(), 503);
+    app.state().clear();
+    let token: Value = app
+        .post_json("/api/token", json!({"scopes": ["chat"]}))
         .await
         .json()
         .await
         .unwrap();
+    app.post_json("/api/sms", sms.clone()).await;
     app.post_json(
         "/api/sms",
-        serde_json::json!({"to": ["+14255550123", "+447700900123"], "message": message}),
+        json!({"to": "+1425555012x", "message": message}),
     )
     .await;
-    app.post_json(
-        "/api/sms",
-        serde_json::json!({"to": "+1425555012x", "message": message}),
-    )
-    .await;
-    app.post_json("/api/token", serde_json::json!({"scopes": ["root"]}))
+    app.post_json("/api/token", json!({"scopes": ["root"]}))
         .await;
+
+    // The fault matrix, SMS and token alike. ACS echoing a recipient in an error that is logged
+    // with its cause (a 409 becomes a 502) must not put the number in the log either.
+    let echo = FaultAction::Status {
+        status: 409,
+        retry_after: None,
+        body: Some(
+            json!({"error": {"code": "InvalidRecipient", "message": "Invalid To: +14255550123 / 447700900123"}})
+                .to_string(),
+        ),
+    };
+    let sms_path = FaultTarget::AcsPath("/sms".into());
+    let status = |status| FaultAction::Status {
+        status,
+        retry_after: None,
+        body: None,
+    };
+    let matrix: Vec<(FaultTarget, FaultAction, usize)> = vec![
+        (sms_path.clone(), echo, 1),
+        (sms_path.clone(), FaultAction::ProcessThenDrop, 1),
+        (sms_path.clone(), FaultAction::MalformedJson, 1),
+        (sms_path.clone(), FaultAction::TruncatedJson, 1),
+        (sms_path.clone(), status(401), 1),
+        (sms_path.clone(), FaultAction::Reset, 4),
+        (FaultTarget::Acs, status(403), 1),
+        (FaultTarget::Acs, FaultAction::TruncatedJson, 1),
+        (FaultTarget::Acs, FaultAction::MalformedJson, 1),
+        (FaultTarget::Acs, status(500), 4),
+    ];
+    for (target, action, times) in matrix {
+        let path = if matches!(target, FaultTarget::AcsPath(_)) {
+            "/api/sms"
+        } else {
+            "/api/token"
+        };
+        app.state().clear();
+        fault(&app, target, action, times);
+        let body = if path == "/api/sms" {
+            sms.clone()
+        } else {
+            json!({"scopes": ["chat"]})
+        };
+        app.post_json(path, body).await;
+    }
 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let logs = app.handler.logs().join("\n");
     assert!(
-        logs.contains("request completed"),
-        "the handler logs requests: {logs}"
+        logs.contains("request completed") && logs.contains("request failed"),
+        "the handler logs requests and failures: {logs}"
     );
     let mut secrets = vec![
         token["token"].as_str().unwrap().to_owned(),
@@ -147,6 +210,7 @@ async fn logs_carry_no_secrets_and_no_personal_data() {
         "+14255550123".to_owned(),
         "4255550123".to_owned(),
         "+447700900123".to_owned(),
+        "447700900123".to_owned(),
         app.emulator.identity_header().to_owned(),
     ];
     secrets.extend(app.state().issued_managed_identity_tokens());
@@ -238,4 +302,37 @@ async fn start_up_warns_when_sms_may_go_to_every_country() {
     };
     assert!(warned(&open));
     assert!(!warned(&closed));
+}
+
+#[test]
+fn debug_output_of_settings_and_state_redacts() {
+    let env: HashMap<&str, &str> = [
+        (
+            "COMMUNICATION_SERVICES_ENDPOINT",
+            "https://contoso.communication.azure.com",
+        ),
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+        ("IDENTITY_HEADER", "identity-header-secret-5b1f"),
+        ("AZURE_CLIENT_ID", "client-id-7f3e2a"),
+        ("SMS_FROM", "+18005550100"),
+        ("SMS_ALLOWED_SENDERS", "+18005550100,+18005550199"),
+    ]
+    .into_iter()
+    .collect();
+    let settings = Settings::from_lookup(|name| env.get(name).map(|v| v.to_string())).unwrap();
+
+    let settings_debug = format!("{settings:?}");
+    let state_debug = format!("{:?}", server::build_state(settings).unwrap());
+
+    for text in [&settings_debug, &state_debug] {
+        for secret in [
+            "identity-header-secret-5b1f",
+            "client-id-7f3e2a",
+            "+18005550100",
+            "+18005550199",
+        ] {
+            assert!(!text.contains(secret), "'{secret}' in {text}");
+        }
+    }
+    assert!(settings_debug.contains("user-assigned managed identity"));
 }

@@ -105,6 +105,11 @@ impl Handler {
         }
     }
 
+    /// The process id, e.g. to read its memory use from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// All log lines so far, stdout then stderr.
     pub fn logs(&self) -> Vec<String> {
         let mut lines = self.stdout.lock().unwrap().clone();
