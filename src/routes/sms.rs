@@ -105,7 +105,14 @@ pub async fn send_sms(
             tag: send.tag.as_deref(),
         },
     };
-    let items = state.acs.send_sms(&cx, &message).await?;
+    let items = match state.acs.send_sms(&cx, &message).await {
+        Ok(items) => items,
+        Err(error) => {
+            let mut response = ApiError::from(error).into_response();
+            repeatability.annotate(&mut response);
+            return Ok(response);
+        }
+    };
 
     let segmentation = sms_text::segment(&send.message);
     let accepted = items.iter().filter(|item| item.accepted()).count();
@@ -121,7 +128,9 @@ pub async fn send_sms(
         .zip(items)
         .map(|(to, item)| result(to, item, segmentation))
         .collect();
-    Ok(respond(results, accepted))
+    let mut response = respond(results, accepted);
+    repeatability.annotate(&mut response);
+    Ok(response)
 }
 
 fn result(
@@ -291,15 +300,16 @@ fn check(body: SmsRequest, settings: &crate::config::SmsSettings) -> Result<Chec
     })
 }
 
-/// Where each recipient's repeatability pair comes from.
-enum Repeatability {
-    /// Minted now, once for this logical send.
-    Fresh { first_sent: String },
-    /// Derived from the caller's headers, so the caller's retry yields the same pairs.
-    Caller {
-        request_id: String,
-        first_sent: String,
-    },
+/// The request-level repeatability pair every recipient's pair derives from.
+///
+/// It comes from the caller's `Repeatability-Request-ID` and `Repeatability-First-Sent`, or is
+/// minted once for this request. Either way it is echoed on the response, so a caller whose
+/// request ended without a clear outcome (a 502 or 504 after ACS may have sent) can resend the
+/// same request with these headers and ACS de-duplicates it.
+struct Repeatability {
+    request_id: String,
+    /// IMF-fixdate.
+    first_sent: String,
 }
 
 impl Repeatability {
@@ -309,7 +319,8 @@ impl Repeatability {
             get("repeatability-request-id"),
             get("repeatability-first-sent"),
         ) {
-            (None, None) => Ok(Repeatability::Fresh {
+            (None, None) => Ok(Repeatability {
+                request_id: Uuid::new_v4().to_string(),
                 first_sent: httpdate::fmt_http_date(SystemTime::now()),
             }),
             (Some(Ok(id)), Some(Ok(date))) => {
@@ -325,7 +336,7 @@ impl Repeatability {
                         "must be an HTTP date, e.g. Fri, 13 Jan 2023 15:07:32 GMT",
                     )
                 })?;
-                Ok(Repeatability::Caller {
+                Ok(Repeatability {
                     request_id: id.to_owned(),
                     first_sent: httpdate::fmt_http_date(sent),
                 })
@@ -341,24 +352,28 @@ impl Repeatability {
         }
     }
 
+    /// The recipient's own pair: a UUIDv5 of the request id and the number, so the same
+    /// request always yields the same ids, and two recipients never share one.
     fn recipient(&self, to: &PhoneNumber) -> Recipient {
-        let (id, first_sent) = match self {
-            Repeatability::Fresh { first_sent } => (Uuid::new_v4(), first_sent),
-            Repeatability::Caller {
-                request_id,
-                first_sent,
-            } => {
-                let name = format!("{request_id}\n{to}");
-                (
-                    Uuid::new_v5(&REPEATABILITY_NAMESPACE, name.as_bytes()),
-                    first_sent,
-                )
-            }
-        };
+        let name = format!("{}\n{to}", self.request_id);
         Recipient {
             to: to.as_str().to_owned(),
-            repeatability_request_id: id.to_string(),
-            repeatability_first_sent: first_sent.clone(),
+            repeatability_request_id: Uuid::new_v5(&REPEATABILITY_NAMESPACE, name.as_bytes())
+                .to_string(),
+            repeatability_first_sent: self.first_sent.clone(),
+        }
+    }
+
+    /// Echoes the pair on the response.
+    fn annotate(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("repeatability-request-id", &self.request_id),
+            ("repeatability-first-sent", &self.first_sent),
+        ] {
+            if let Ok(value) = value.parse() {
+                headers.insert(name, value);
+            }
         }
     }
 }
@@ -399,13 +414,16 @@ mod tests {
     }
 
     #[test]
-    fn fresh_repeatability_shares_the_date_not_the_id() {
-        let fresh = Repeatability::from_headers(&HeaderMap::new()).unwrap();
+    fn each_request_mints_its_own_pair() {
         let a = PhoneNumber::parse("+14255550100").unwrap();
-        let (x, y) = (fresh.recipient(&a), fresh.recipient(&a));
-        assert_ne!(x.repeatability_request_id, y.repeatability_request_id);
-        assert_eq!(x.repeatability_first_sent, y.repeatability_first_sent);
-        assert!(httpdate::parse_http_date(&x.repeatability_first_sent).is_ok());
+        let first = Repeatability::from_headers(&HeaderMap::new()).unwrap();
+        let second = Repeatability::from_headers(&HeaderMap::new()).unwrap();
+        assert_eq!(first.recipient(&a), first.recipient(&a));
+        assert_ne!(
+            first.recipient(&a).repeatability_request_id,
+            second.recipient(&a).repeatability_request_id
+        );
+        assert!(httpdate::parse_http_date(&first.recipient(&a).repeatability_first_sent).is_ok());
     }
 
     #[test]

@@ -291,6 +291,55 @@ async fn an_sms_accepted_before_the_connection_dropped_is_sent_once() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_unclear_outcome_is_resent_with_the_echoed_headers_and_sent_once() {
+    let app = TestApp::spawn().await;
+    // Every attempt reaches ACS, which sends, and then loses the answer: the caller cannot know.
+    push(
+        &app,
+        FaultTarget::AcsPath("/sms".into()),
+        FaultAction::ProcessThenDrop,
+        4,
+    );
+    let first = app
+        .post_json("/api/sms", json!({"to": "+14255550123", "message": "once"}))
+        .await;
+    assert_eq!(first.status(), 502);
+    let id = first.headers()["repeatability-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let sent = first.headers()["repeatability-first-sent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.state().outbox().len(), 1, "ACS did send it");
+
+    let again = app
+        .http
+        .post(app.url("/api/sms"))
+        .header("content-type", "application/json")
+        .header("repeatability-request-id", &id)
+        .header("repeatability-first-sent", &sent)
+        .body(json!({"to": "+14255550123", "message": "once"}).to_string())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.headers()["repeatability-request-id"], id.as_str());
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(
+        body["results"][0]["messageId"],
+        app.state().outbox()[0].message_id.as_str()
+    );
+    assert_eq!(
+        app.state().outbox().len(),
+        1,
+        "the resend was de-duplicated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn sms_retries_after_failures_send_once() {
     let app = TestApp::spawn().await;
     let sms_path = || FaultTarget::AcsPath("/sms".into());
