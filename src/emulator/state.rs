@@ -159,6 +159,8 @@ pub(super) struct Data {
     pub custom_ids: HashMap<String, String>,
     /// `(to, repeatabilityRequestId)` → outcome of the first send.
     pub repeatability: HashMap<(String, String), RepeatRecord>,
+    /// When expired `repeatability` records were last swept out.
+    pub repeatability_pruned_at: Option<Instant>,
 }
 
 /// What the emulator knows about one ACS identity.
