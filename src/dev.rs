@@ -15,6 +15,9 @@ pub const DEV_PORT: u16 = 7071;
 /// Fixed emulator ports for `handler emulator`, so `local.settings.json` can name them.
 pub const EMULATOR_ACS_PORT: u16 = 7443;
 pub const EMULATOR_IDENTITY_PORT: u16 = 7442;
+/// Requests and sent SMS a long-running emulator remembers: enough to inspect recent traffic,
+/// few enough that a load test against `dev` keeps its memory flat.
+const HISTORY_LIMIT: usize = 1000;
 /// The sender the emulated resource owns unless `SMS_FROM` names another.
 pub const DEV_SENDER: &str = "+18005550100";
 
@@ -37,6 +40,7 @@ async fn start(acs_port: u16, identity_port: u16) -> Result<Emulator, ExitCode> 
         acs_addr: SocketAddr::from(([127, 0, 0, 1], acs_port)),
         identity_addr: SocketAddr::from(([127, 0, 0, 1], identity_port)),
         owned_senders: vec![sender()],
+        history_limit: Some(HISTORY_LIMIT),
         ..EmulatorOptions::default()
     };
     Emulator::start(options).await.map_err(|error| {

@@ -51,6 +51,10 @@ pub struct EmulatorOptions {
     pub access_key: Option<String>,
     /// Lifetime of the tokens the identity endpoint issues; default 8 hours.
     pub managed_identity_token_lifetime: Duration,
+    /// How many recorded requests (per server) and outbox entries to keep, dropping the oldest;
+    /// default `None`, everything, as tests want. A long-running emulator sets a bound so its
+    /// memory stays flat.
+    pub history_limit: Option<usize>,
 }
 
 // Hand-written so the identity secret and the access key never reach logs.
@@ -69,6 +73,7 @@ impl std::fmt::Debug for EmulatorOptions {
                 "managed_identity_token_lifetime",
                 &self.managed_identity_token_lifetime,
             )
+            .field("history_limit", &self.history_limit)
             .finish_non_exhaustive()
     }
 }
@@ -84,6 +89,7 @@ impl Default for EmulatorOptions {
             owned_senders: vec!["+18005550100".to_owned()],
             access_key: None,
             managed_identity_token_lifetime: Duration::from_secs(8 * 60 * 60),
+            history_limit: None,
         }
     }
 }

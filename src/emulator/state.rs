@@ -110,6 +110,8 @@ pub(super) struct Config {
     pub access_key: Option<Vec<u8>>,
     pub identity_header: String,
     pub managed_identity_token_lifetime: Duration,
+    /// How many recorded requests (per server) and outbox entries are kept; `None`: all.
+    pub history_limit: Option<usize>,
     /// The GUID of the emulated ACS resource, part of every user id.
     pub resource_id: Uuid,
     /// Client and object id reported for the emulated managed identity.
@@ -127,6 +129,7 @@ impl Config {
             access_key,
             identity_header: options.identity_header.clone(),
             managed_identity_token_lifetime: options.managed_identity_token_lifetime,
+            history_limit: options.history_limit,
             resource_id: Uuid::new_v4(),
             managed_identity_client_id: Uuid::new_v4(),
             managed_identity_object_id: Uuid::new_v4(),
@@ -146,9 +149,9 @@ fn random_key() -> Vec<u8> {
 /// Mutable data behind the state's lock.
 #[derive(Default)]
 pub(super) struct Data {
-    pub requests: Vec<RecordedRequest>,
-    pub identity_requests: Vec<RecordedRequest>,
-    pub outbox: Vec<SentSms>,
+    pub requests: VecDeque<RecordedRequest>,
+    pub identity_requests: VecDeque<RecordedRequest>,
+    pub outbox: VecDeque<SentSms>,
     pub issued_managed_identity_tokens: Vec<String>,
     /// `to` → (status, message) for recipients that must fail.
     pub rejections: HashMap<String, (u16, String)>,
@@ -204,11 +207,13 @@ impl EmulatorState {
     }
 
     pub(super) fn record(&self, site: Site, request: RecordedRequest) {
+        let limit = self.config().history_limit;
         let mut data = self.data();
-        match site {
-            Site::Acs => data.requests.push(request),
-            Site::Identity => data.identity_requests.push(request),
-        }
+        let log = match site {
+            Site::Acs => &mut data.requests,
+            Site::Identity => &mut data.identity_requests,
+        };
+        push_bounded(log, request, limit);
     }
 
     /// Removes and returns the first queued fault that applies to this request.
@@ -229,24 +234,31 @@ impl EmulatorState {
 
     /// Adds an accepted SMS to the outbox and tells subscribers.
     pub(super) fn send_sms(&self, sms: SentSms) {
-        self.data().outbox.push(sms.clone());
+        push_bounded(
+            &mut self.data().outbox,
+            sms.clone(),
+            self.config().history_limit,
+        );
         // No subscriber is fine: the outbox keeps the message.
         let _ = self.inner.outbox_tx.send(sms);
     }
 
-    /// Every request the ACS server received, in order, including rejected ones.
+    /// Every request the ACS server received, in order, including rejected ones (the newest
+    /// [`EmulatorOptions::history_limit`] when one is set).
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.data().requests.clone()
+        self.data().requests.iter().cloned().collect()
     }
 
-    /// Every request the managed-identity endpoint received, in order.
+    /// Every request the managed-identity endpoint received, in order (the newest
+    /// [`EmulatorOptions::history_limit`] when one is set).
     pub fn identity_requests(&self) -> Vec<RecordedRequest> {
-        self.data().identity_requests.clone()
+        self.data().identity_requests.iter().cloned().collect()
     }
 
-    /// SMS accepted so far, one entry per accepted recipient (replays add nothing).
+    /// SMS accepted so far, one entry per accepted recipient (replays add nothing); the newest
+    /// [`EmulatorOptions::history_limit`] when one is set.
     pub fn outbox(&self) -> Vec<SentSms> {
-        self.data().outbox.clone()
+        self.data().outbox.iter().cloned().collect()
     }
 
     /// A receiver of every SMS accepted from now on.
@@ -287,5 +299,15 @@ impl EmulatorState {
         data.faults.clear();
         data.rejections.clear();
         data.repeatability.clear();
+    }
+}
+
+/// Appends `item`, dropping the oldest entries beyond `limit`.
+fn push_bounded<T>(log: &mut VecDeque<T>, item: T, limit: Option<usize>) {
+    log.push_back(item);
+    if let Some(limit) = limit {
+        while log.len() > limit {
+            log.pop_front();
+        }
     }
 }

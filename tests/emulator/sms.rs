@@ -3,7 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::support::start;
+use acs_functions_handler::emulator::EmulatorOptions;
+
+use super::support::{start, start_with};
 
 const SMS_2021: &str = "/sms?api-version=2021-03-07";
 const SMS_2026: &str = "/sms?api-version=2026-01-23";
@@ -180,5 +182,35 @@ async fn request_validation_errors_follow_the_api_version_style() {
         StatusCode::BAD_REQUEST
     );
     assert_eq!(t.emulator.state().outbox().len(), 1);
+    t.emulator.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_history_limit_keeps_only_the_newest_requests_and_messages() {
+    let options = EmulatorOptions {
+        history_limit: Some(2),
+        ..EmulatorOptions::default()
+    };
+    let t = start_with(options).await;
+    for to in ["+14255550101", "+14255550102", "+14255550103"] {
+        let body = send_request(json!([{"to": to}]));
+        let answer = t.call(Method::POST, SMS_2021, Some(&body)).await;
+        assert_eq!(answer.status, StatusCode::ACCEPTED);
+    }
+
+    let kept: Vec<String> = t
+        .emulator
+        .state()
+        .outbox()
+        .into_iter()
+        .map(|s| s.to)
+        .collect();
+    assert_eq!(kept, ["+14255550102", "+14255550103"]);
+    let requests = t.emulator.state().requests();
+    assert_eq!(requests.len(), 2);
+    let last = requests[1].json().unwrap_or_default();
+    assert_eq!(last["smsRecipients"][0]["to"], "+14255550103");
+    // `start_with` fetched one token; the limit counts per server.
+    assert_eq!(t.emulator.state().identity_requests().len(), 1);
     t.emulator.shutdown().await;
 }
