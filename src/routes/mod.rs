@@ -86,6 +86,11 @@ async fn trace_request(request: Request, next: Next) -> Response {
         http.route = %route,
         client_request_id = cx.client_request_id.as_deref().unwrap_or(""),
         trace_id = cx.traceparent.as_deref().and_then(|t| t.get(3..35)).unwrap_or(""),
+        // Filled in by `POST /api/sms` once ACS has answered, so the request's one line says
+        // what became of the send.
+        sms.recipients = tracing::field::Empty,
+        sms.accepted = tracing::field::Empty,
+        sms.segments = tracing::field::Empty,
     );
     let readiness = route == "/";
     parts.extensions.insert(cx.clone());

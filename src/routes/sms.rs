@@ -116,12 +116,10 @@ pub async fn send_sms(
 
     let segmentation = sms_text::segment(&send.message);
     let accepted = items.iter().filter(|item| item.accepted()).count();
-    tracing::info!(
-        sms.recipients = items.len(),
-        sms.accepted = accepted,
-        sms.segments = segmentation.segments,
-        "SMS sent"
-    );
+    tracing::Span::current()
+        .record("sms.recipients", items.len())
+        .record("sms.accepted", accepted)
+        .record("sms.segments", segmentation.segments);
     let results: Vec<RecipientResult> = send
         .recipients
         .iter()
@@ -156,20 +154,18 @@ fn result(
     }
 }
 
+/// The body of a send that reached ACS, serialized straight from the results.
+#[derive(Serialize)]
+struct Results {
+    results: Vec<RecipientResult>,
+}
+
 fn respond(results: Vec<RecipientResult>, accepted: usize) -> Response {
     if accepted == results.len() {
-        return (
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "results": results })),
-        )
-            .into_response();
+        return (StatusCode::ACCEPTED, Json(Results { results })).into_response();
     }
     if accepted > 0 {
-        return (
-            StatusCode::MULTI_STATUS,
-            Json(serde_json::json!({ "results": results })),
-        )
-            .into_response();
+        return (StatusCode::MULTI_STATUS, Json(Results { results })).into_response();
     }
     let all_client_errors = results
         .iter()

@@ -252,6 +252,15 @@ async fn each_request_logs_one_line_with_its_facts_and_failures_go_to_stderr() {
         .await
         .unwrap();
     assert_eq!(failed.status(), 502);
+    let sent = app
+        .http
+        .post(app.url("/api/sms"))
+        .header("x-ms-client-request-id", "log-check-3")
+        .json(&json!({"to": "+14255550123", "message": "Your code is 123456"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
     let stdout = app.handler.stdout.lock().unwrap().clone();
@@ -269,6 +278,20 @@ async fn each_request_logs_one_line_with_its_facts_and_failures_go_to_stderr() {
     ] {
         assert!(ok[0].contains(fact), "{fact} missing from {}", ok[0]);
     }
+    let sms: Vec<&String> = stdout
+        .iter()
+        .filter(|l| l.contains("log-check-3"))
+        .collect();
+    assert_eq!(sms.len(), 1, "one line per SMS request too: {stdout:#?}");
+    for fact in [
+        "http.route=/api/sms",
+        "http.status_code=202",
+        "sms.recipients=1",
+        "sms.accepted=1",
+        "sms.segments=1",
+    ] {
+        assert!(sms[0].contains(fact), "{fact} missing from {}", sms[0]);
+    }
     assert!(
         !stdout.iter().any(|l| l.contains("log-check-2")),
         "failures are not on stdout"
@@ -283,6 +306,34 @@ async fn each_request_logs_one_line_with_its_facts_and_failures_go_to_stderr() {
         failure[0].contains("ERROR") && failure[0].contains("error.code=AcsAuthorizationFailed"),
         "{}",
         failure[0]
+    );
+}
+
+/// Threads of a process, from `/proc/<pid>/status`.
+fn threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_thread_serves_by_default_and_more_can_be_asked_for() {
+    let single = TestApp::spawn().await;
+    let several = TestApp::spawn_with(&[("HANDLER_WORKER_THREADS", "3")]).await;
+
+    for app in [&single, &several] {
+        let token = app.post_json("/api/token", json!({})).await;
+        assert_eq!(token.status(), 200);
+        let sms = json!({"to": "+14255550123", "message": "Your code is 123456"});
+        assert_eq!(app.post_json("/api/sms", sms).await.status(), 202);
+    }
+    assert_eq!(threads(single.handler.pid()), 1);
+    assert!(
+        threads(several.handler.pid()) >= 4,
+        "three workers and the main thread"
     );
 }
 
