@@ -50,15 +50,40 @@ pub fn segment(message: &str) -> Segmentation {
     }
 }
 
-fn gsm_septets(message: &str) -> Option<usize> {
-    message.chars().try_fold(0usize, |septets, c| {
-        if GSM_BASIC.contains(c) {
-            Some(septets + 1)
-        } else if GSM_EXTENSION.contains(c) {
-            Some(septets + 2)
-        } else {
-            None
+/// Septets per ASCII character (0: not in GSM 03.38), so the common case needs no search
+/// through the tables above.
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let tables: [(&str, u8); 2] = [(GSM_BASIC, 1), (GSM_EXTENSION, 2)];
+    let mut t = 0;
+    while t < tables.len() {
+        let (chars, septets) = tables[t];
+        let bytes = chars.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            // Bytes of multi-byte characters are all >= 0x80 and are not ASCII characters.
+            if bytes[i] < 0x80 {
+                table[bytes[i] as usize] = septets;
+            }
+            i += 1;
         }
+        t += 1;
+    }
+    table
+};
+
+fn gsm_septets(message: &str) -> Option<usize> {
+    message.chars().try_fold(0usize, |total, c| {
+        let septets = if c.is_ascii() {
+            ASCII_SEPTETS[c as usize]
+        } else if GSM_BASIC.contains(c) {
+            1
+        } else if GSM_EXTENSION.contains(c) {
+            2
+        } else {
+            0
+        };
+        (septets > 0).then_some(total + usize::from(septets))
     })
 }
 
@@ -103,6 +128,26 @@ mod tests {
         assert_eq!(seg(&"😀".repeat(36)), (Encoding::Ucs2, 2));
         assert_eq!(seg(&"x".repeat(135)), (Encoding::Gsm7, 1));
         assert_eq!(seg(&format!("{}ü€", "a".repeat(100))), (Encoding::Gsm7, 1));
+    }
+
+    #[test]
+    fn the_ascii_table_agrees_with_the_alphabet() {
+        for byte in 0u8..128 {
+            let c = char::from(byte);
+            let expected = if GSM_BASIC.contains(c) {
+                1
+            } else if GSM_EXTENSION.contains(c) {
+                2
+            } else {
+                0
+            };
+            assert_eq!(ASCII_SEPTETS[usize::from(byte)], expected, "{c:?}");
+        }
+        // Spot checks: '`' is not GSM, '[' is an extension, '@' and '\n' are basic.
+        assert_eq!(ASCII_SEPTETS[usize::from(b'`')], 0);
+        assert_eq!(ASCII_SEPTETS[usize::from(b'[')], 2);
+        assert_eq!(ASCII_SEPTETS[usize::from(b'@')], 1);
+        assert_eq!(ASCII_SEPTETS[usize::from(b'\n')], 1);
     }
 
     #[test]
