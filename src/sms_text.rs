@@ -41,11 +41,13 @@ pub fn segment(message: &str) -> Segmentation {
     match gsm_septets(message) {
         Some(septets) => Segmentation {
             encoding: Encoding::Gsm7,
-            segments: parts(septets, 160, 153),
+            segments: parts(septets, 160, 153, || message.chars().map(septets_of)),
         },
         None => Segmentation {
             encoding: Encoding::Ucs2,
-            segments: parts(utf16_len(message), 70, 67),
+            segments: parts(utf16_len(message), 70, 67, || {
+                message.chars().map(char::len_utf16)
+            }),
         },
     }
 }
@@ -72,27 +74,48 @@ const ASCII_SEPTETS: [u8; 128] = {
     table
 };
 
+/// Septets of one character of the GSM alphabet; 0 for a character outside it.
+fn septets_of(c: char) -> usize {
+    if c.is_ascii() {
+        usize::from(ASCII_SEPTETS[c as usize])
+    } else if GSM_BASIC.contains(c) {
+        1
+    } else if GSM_EXTENSION.contains(c) {
+        2
+    } else {
+        0
+    }
+}
+
 fn gsm_septets(message: &str) -> Option<usize> {
     message.chars().try_fold(0usize, |total, c| {
-        let septets = if c.is_ascii() {
-            ASCII_SEPTETS[c as usize]
-        } else if GSM_BASIC.contains(c) {
-            1
-        } else if GSM_EXTENSION.contains(c) {
-            2
-        } else {
-            0
-        };
-        (septets > 0).then_some(total + usize::from(septets))
+        let septets = septets_of(c);
+        (septets > 0).then_some(total + septets)
     })
 }
 
-fn parts(units: usize, single: usize, per_part: usize) -> usize {
+/// Segments for `units` in all: one when they fit `single`, else parts of `per_part` each.
+/// A character is never split between parts (an extension character's escape stays with it,
+/// a surrogate pair stays whole), so a part may end short: `widths` gives each character's
+/// units for that count.
+fn parts<W: Iterator<Item = usize>>(
+    units: usize,
+    single: usize,
+    per_part: usize,
+    widths: impl FnOnce() -> W,
+) -> usize {
     if units <= single {
-        1
-    } else {
-        units.div_ceil(per_part)
+        return 1;
     }
+    let (mut parts, mut used) = (1, 0);
+    for width in widths() {
+        if used + width > per_part {
+            parts += 1;
+            used = 0;
+        }
+        used += width;
+    }
+    parts
 }
 
 #[cfg(test)]
@@ -118,6 +141,20 @@ mod tests {
         assert_eq!(seg(&"€".repeat(80)), (Encoding::Gsm7, 1));
         assert_eq!(seg(&"€".repeat(81)), (Encoding::Gsm7, 2));
         assert_eq!(seg(&format!("{}{{", "a".repeat(159))), (Encoding::Gsm7, 2));
+    }
+
+    #[test]
+    fn a_character_is_never_split_between_parts() {
+        // 152 septets, then an escape and '€' that do not fit the first part's last septet.
+        let euro = format!("{}€{}", "a".repeat(152), "a".repeat(152));
+        assert_eq!(seg(&euro), (Encoding::Gsm7, 3));
+        let euro_fits = format!("{}€{}", "a".repeat(151), "a".repeat(153));
+        assert_eq!(seg(&euro_fits), (Encoding::Gsm7, 2));
+        // 66 units, then a surrogate pair that does not fit the first part's last unit.
+        let emoji = format!("{}😀{}", "ç".repeat(66), "ç".repeat(66));
+        assert_eq!(seg(&emoji), (Encoding::Ucs2, 3));
+        // 33 emoji fill 66 of a part's 67 units.
+        assert_eq!(seg(&"😀".repeat(1024)), (Encoding::Ucs2, 32));
     }
 
     #[test]
