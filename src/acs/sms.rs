@@ -82,25 +82,49 @@ impl AcsClient {
     }
 }
 
-/// Pairs ACS's items with our recipients. ACS answers in request order; should it ever answer a
-/// different number of items, items are matched by number and a recipient left without one is
-/// reported as failed with an unknown outcome rather than silently dropped.
-fn align(recipients: &[Recipient], mut items: Vec<SendResult>) -> Vec<SendResult> {
-    if items.len() == recipients.len() {
-        return items;
+/// Pairs ACS's items with our recipients, so no outcome is ever reported for the wrong number.
+///
+/// An item whose `to` is a recipient's number belongs to that recipient, wherever it stands.
+/// ACS answers in request order, so an item whose `to` matches no recipient (ACS spelled the
+/// number another way) belongs to the recipient at its position, if that one has none yet. A
+/// recipient still without an item is reported as failed with an unknown outcome, never
+/// dropped.
+fn align(recipients: &[Recipient], items: Vec<SendResult>) -> Vec<SendResult> {
+    let mut items: Vec<Option<SendResult>> = items.into_iter().map(Some).collect();
+    let mut aligned: Vec<Option<SendResult>> = recipients
+        .iter()
+        .map(|recipient| {
+            let slot = items
+                .iter()
+                .position(|item| item.as_ref().is_some_and(|item| item.to == recipient.to))?;
+            items[slot].take()
+        })
+        .collect();
+    for (position, result) in aligned.iter_mut().enumerate() {
+        if result.is_none()
+            && let Some(slot) = items.get_mut(position)
+            && slot
+                .as_ref()
+                .is_some_and(|item| !recipients.iter().any(|r| r.to == item.to))
+        {
+            *result = slot.take();
+        }
     }
     recipients
         .iter()
-        .map(|recipient| match items.iter().position(|item| item.to == recipient.to) {
-            Some(index) => items.swap_remove(index),
-            None => SendResult {
+        .zip(aligned)
+        .map(|(recipient, result)| {
+            result.unwrap_or_else(|| SendResult {
                 to: recipient.to.clone(),
                 message_id: None,
                 http_status_code: 502,
                 repeatability_result: None,
                 successful: false,
-                error_message: Some("ACS returned no result for this recipient; it may or may not have been sent".into()),
-            },
+                error_message: Some(
+                    "ACS returned no result for this recipient; it may or may not have been sent"
+                        .into(),
+                ),
+            })
         })
         .collect()
 }
@@ -147,6 +171,47 @@ mod tests {
         assert_eq!(aligned[0].to, "+14255550100");
         assert!(!aligned[0].accepted());
         assert!(aligned[1].accepted());
+    }
+
+    #[test]
+    fn items_belong_to_their_number_wherever_they_stand() {
+        let recipients = [recipient("+14255550100"), recipient("+14255550101")];
+        let aligned = align(
+            &recipients,
+            vec![
+                item("+14255550101", 202, true, Some("m")),
+                item("+14255550100", 400, false, None),
+            ],
+        );
+        assert_eq!(aligned[0].to, "+14255550100");
+        assert!(!aligned[0].accepted());
+        assert_eq!(aligned[1].to, "+14255550101");
+        assert!(aligned[1].accepted());
+    }
+
+    #[test]
+    fn items_spelled_otherwise_go_by_position() {
+        let recipients = [recipient("+14255550100"), recipient("+14255550101")];
+        let aligned = align(
+            &recipients,
+            vec![
+                item("14255550100", 400, false, None),
+                item("14255550101", 202, true, Some("m")),
+            ],
+        );
+        assert!(!aligned[0].accepted());
+        assert!(aligned[1].accepted());
+        // The recorded sessions answer `sanitized` for every number.
+        let sanitized = [recipient("sanitized"), recipient("sanitized")];
+        let aligned = align(
+            &sanitized,
+            vec![
+                item("sanitized", 202, true, Some("a")),
+                item("sanitized", 202, true, Some("b")),
+            ],
+        );
+        let ids: Vec<_> = aligned.iter().map(|i| i.message_id.as_deref()).collect();
+        assert_eq!(ids, [Some("a"), Some("b")]);
     }
 
     #[test]
