@@ -28,13 +28,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map(|value| value.to_str().unwrap_or("").to_owned());
         let bytes = axum::body::to_bytes(request.into_body(), BODY_LIMIT)
             .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PayloadTooLarge",
-                    format!("the request body exceeds {BODY_LIMIT} bytes"),
-                )
-            })?;
+            .map_err(|_| too_large())?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(None));
         }
@@ -45,9 +39,22 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "the request body must be JSON with Content-Type: application/json",
             ));
         }
-        let value = serde_json::from_slice(&bytes).map_err(json_error)?;
+        let mut json = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut json)
+            .map_err(|e| json_error(&e.path().to_string(), e.into_inner()))?;
+        // Trailing characters after the value are a syntax error, as `from_slice` has it.
+        json.end().map_err(|e| json_error(".", e))?;
         Ok(JsonBody(Some(value)))
     }
+}
+
+/// The answer to a body over [`BODY_LIMIT`].
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PayloadTooLarge",
+        format!("the request body exceeds {BODY_LIMIT} bytes"),
+    )
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -61,23 +68,26 @@ fn is_json(content_type: &str) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Names the field when serde knows it, and always the position.
-fn json_error(error: serde_json::Error) -> ApiError {
+/// Names the field (its path, e.g. `to[1]`) when serde knows it, and always the position.
+fn json_error(path: &str, error: serde_json::Error) -> ApiError {
     use serde_json::error::Category;
     let position = format!("line {} column {}", error.line(), error.column());
     match error.classify() {
         Category::Data => {
             let text = error.to_string();
             let detail = text.split(" at line ").next().unwrap_or(&text);
-            let mut api_error = ApiError::new(
+            let api_error = ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidRequest",
                 format!("invalid request body at {position}: {detail}"),
             );
-            if let Some(field) = field_of(detail) {
-                api_error = api_error.with_target(field);
+            // The path is that of the value serde could not read; a missing field is named
+            // only in the message, and the path is then its parent.
+            let target = missing_field(detail).or((path != ".").then(|| path.to_owned()));
+            match target {
+                Some(target) => api_error.with_target(target),
+                None => api_error,
             }
-            api_error
         }
         _ => ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -88,10 +98,9 @@ fn json_error(error: serde_json::Error) -> ApiError {
 }
 
 /// serde names a missing field as "missing field `x`"; pick out `x`.
-fn field_of(detail: &str) -> Option<String> {
-    let start = detail.find('`')? + 1;
-    let end = start + detail[start..].find('`')?;
-    Some(detail[start..end].to_owned())
+fn missing_field(detail: &str) -> Option<String> {
+    let name = detail.strip_prefix("missing field `")?;
+    Some(name[..name.find('`')?].to_owned())
 }
 
 /// The caller's correlation headers: `x-ms-client-request-id` (echoed, or minted) and
@@ -229,14 +238,22 @@ mod tests {
         struct Body {
             message: String,
         }
-        let error = json_error(serde_json::from_str::<Body>("{}").unwrap_err());
+        let read = |json: &str| {
+            let mut deserializer = serde_json::Deserializer::from_str(json);
+            let error = serde_path_to_error::deserialize::<_, Body>(&mut deserializer).unwrap_err();
+            json_error(&error.path().to_string(), error.into_inner())
+        };
+        let error = read("{}");
         assert_eq!(error.target.as_deref(), Some("message"));
         assert!(
             error.message.contains("line 1 column 2"),
             "{}",
             error.message
         );
-        let syntax = json_error(serde_json::from_str::<Body>("{\"message\": ").unwrap_err());
-        assert_eq!(syntax.code, "InvalidJson");
+        assert_eq!(
+            read("{\"message\": true}").target.as_deref(),
+            Some("message")
+        );
+        assert_eq!(read("{\"message\": ").code, "InvalidJson");
     }
 }

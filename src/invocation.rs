@@ -20,8 +20,11 @@ use serde_json::{Map, Value, json};
 use std::{collections::HashMap, time::Instant};
 use tower::ServiceExt as _;
 
-/// Largest invocation payload: our own body limit plus room for headers and metadata.
-pub const PAYLOAD_LIMIT: usize = 512 * 1024;
+/// Largest invocation payload read. The host puts the body in it twice (`Data.req.Body` and,
+/// JSON-encoded again, each top-level property in `Metadata`), and escaping can make each copy
+/// six or seven times the size, so a body at our own limit can need close to 1 MiB. Only a
+/// body over that limit can make a larger payload.
+pub const PAYLOAD_LIMIT: usize = 1024 * 1024;
 
 /// Function folder names and the routes they serve (`function.json` `route`, under `/api`).
 pub const FUNCTIONS: [(&str, &str); 2] = [
@@ -105,13 +108,7 @@ pub async fn invoke(
 async fn translate(route: &str, request: Request) -> Result<Request, ApiError> {
     let bytes = axum::body::to_bytes(request.into_body(), PAYLOAD_LIMIT)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PayloadTooLarge",
-                "invocation payload too large",
-            )
-        })?;
+        .map_err(|_| crate::extract::too_large())?;
     let payload: Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(format!("payload is not JSON: {e}")))?;
     let req = field(&payload, "Data")

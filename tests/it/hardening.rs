@@ -54,6 +54,10 @@ async fn bad_input_is_refused_alike_in_both_modes() {
             (413, Some("PayloadTooLarge")),
             "{mode:?}"
         );
+        // Far over: the same answer, though in payload mode the invocation carries the body
+        // twice.
+        let huge = post(&host, "/api/sms", json_type, sms("x".repeat(600 * 1024))).await;
+        assert_eq!((huge.status, &huge.body), (413, &big.body), "{mode:?}");
 
         // Not JSON by its media type: 415.
         let plain = post(&host, "/api/sms", "text/plain", sms("hi".into())).await;
@@ -90,6 +94,26 @@ async fn bad_input_is_refused_alike_in_both_modes() {
         assert_eq!(typed.status, 400, "{mode:?}");
         let message = typed.body["error"]["message"].as_str().unwrap();
         assert!(message.contains("line 1 column"), "{mode:?}: {message}");
+        assert_eq!(
+            typed.body["error"]["target"], "expiresInMinutes",
+            "{mode:?}"
+        );
+        for (body, field) in [
+            (json!({"expiresInMinutes": 60.0}), "expiresInMinutes"),
+            (json!({"scopes": ["voip", 7]}), "scopes[1]"),
+        ] {
+            let typed = post(
+                &host,
+                "/api/token",
+                json_type,
+                body.to_string().into_bytes(),
+            )
+            .await;
+            assert_eq!(typed.body["error"]["target"], field, "{mode:?}: {body}");
+        }
+        let typed = json!({"to": "+14255550123", "message": "hi", "tag": 4255550123_u64});
+        let typed = post(&host, "/api/sms", json_type, typed.to_string().into_bytes()).await;
+        assert_eq!(typed.body["error"]["target"], "tag", "{mode:?}");
 
         // Unknown fields are ignored.
         let extra = json!({"to": "+14255550124", "message": "hi", "priority": "high", "x": [1]});
