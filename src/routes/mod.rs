@@ -38,19 +38,47 @@ pub fn router(state: Arc<AppState>) -> Router {
     api.merge(invocations)
 }
 
+/// The routes of both functions under the host's `/api` prefix, as `function.json` names them.
+const TOKEN_ROUTE: &str = "/api/token";
+const SMS_ROUTE: &str = "/api/sms";
+
 /// The router of forwarding mode: the host sends each request to its original `/api/...` path.
 pub fn api_router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(ready))
         .route(
-            "/api/token",
+            TOKEN_ROUTE,
             post(token::issue_token).delete(token::revoke_tokens),
         )
-        .route("/api/sms", post(sms::send_sms))
+        .route(SMS_ROUTE, post(sms::send_sms))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(trace_request))
         .with_state(state)
+}
+
+/// Gives a function's path its canonical spelling before routing.
+///
+/// The host matches routes case-insensitively, ignoring one trailing slash, and forwards the
+/// path as the caller wrote it: `/API/Token/` reaches us after the host accepted it as
+/// `/api/token`, and must not end in a 404 here.
+pub fn canonical_path(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let Some(route) = [TOKEN_ROUTE, SMS_ROUTE]
+        .into_iter()
+        .find(|route| route.eq_ignore_ascii_case(trimmed) && *route != path)
+    else {
+        return request;
+    };
+    let rebuilt = match request.uri().query() {
+        Some(query) => format!("{route}?{query}"),
+        None => route.to_owned(),
+    };
+    if let Ok(uri) = rebuilt.parse() {
+        *request.uri_mut() = uri;
+    }
+    request
 }
 
 /// The host's readiness probe (`GET /` every 25 ms until any answer).
@@ -127,4 +155,31 @@ async fn trace_request(request: Request, next: Next) -> Response {
         None => tracing::info!(http.status_code = status, duration_ms, "request completed"),
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(uri: &str) -> String {
+        let request = Request::builder()
+            .uri(uri)
+            .body(Default::default())
+            .unwrap();
+        canonical_path(request).uri().to_string()
+    }
+
+    #[test]
+    fn function_paths_are_matched_as_the_host_matches_them() {
+        assert_eq!(canonical("/API/Token"), "/api/token");
+        assert_eq!(canonical("/api/sms/"), "/api/sms");
+        assert_eq!(
+            canonical("/Api/Token/?deleteIdentity=true"),
+            "/api/token?deleteIdentity=true"
+        );
+        assert_eq!(canonical("/api/token"), "/api/token");
+        for other in ["/api/tokens", "/api/token//", "/", "/function-sms", "/api"] {
+            assert_eq!(canonical(other), other);
+        }
+    }
 }

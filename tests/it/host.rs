@@ -295,6 +295,8 @@ async fn front_door(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     let Some(route) = path.strip_prefix("/api/") else {
         return empty(StatusCode::NOT_FOUND);
     };
+    // ASP.NET routing ignores one trailing slash; matching is case-insensitive (below).
+    let route = route.strip_suffix('/').unwrap_or(route);
     let Some(function) = shared
         .app
         .functions

@@ -90,6 +90,18 @@ fn matrix() -> Vec<Case> {
             ..case("token, too large", "POST", "/api/token", Some(json!({})))
         },
         case("token, GET is not a route", "GET", "/api/token", None),
+        case(
+            "token, path in other letter case",
+            "POST",
+            "/API/Token",
+            Some(json!({})),
+        ),
+        case(
+            "sms, path with a trailing slash",
+            "POST",
+            "/api/sms/",
+            Some(json!({"to": "+14255550123", "message": "hello"})),
+        ),
         Case {
             key: None,
             ..case(
