@@ -4,7 +4,7 @@
 //! of `local.settings.json` are. Each error names the variable it is about and never echoes a
 //! value that could be a secret.
 
-use crate::{acs::hmac::AccessKey, scope::Scope};
+use crate::{acs::hmac::AccessKey, calling_codes, scope::Scope, sender::Sender};
 use std::fmt;
 use url::Url;
 
@@ -27,6 +27,8 @@ pub const DEADLINE_VAR: &str = "ACS_REQUEST_DEADLINE_SECONDS";
 pub const PER_NUMBER_LIMIT_VAR: &str = "SMS_LIMIT_PER_NUMBER_PER_HOUR";
 pub const PER_CALLER_LIMIT_VAR: &str = "SMS_LIMIT_PER_CALLER_PER_MINUTE";
 pub const WORKER_THREADS_VAR: &str = "HANDLER_WORKER_THREADS";
+/// Set to `true` by the platform when App Service Authentication is on.
+pub const AUTH_ENABLED_VAR: &str = "WEBSITE_AUTH_ENABLED";
 
 /// Default messages to one number per hour, per instance.
 pub const DEFAULT_PER_NUMBER_LIMIT: u32 = 10;
@@ -60,6 +62,10 @@ pub struct Settings {
     pub worker_threads: usize,
     pub token: TokenSettings,
     pub sms: SmsSettings,
+    /// App Service Authentication is in front of the app (`WEBSITE_AUTH_ENABLED=true`, or
+    /// `TOKEN_IDENTITY_MAPPING=easyauth`, which is only allowed behind it). Only then do the
+    /// `X-MS-CLIENT-PRINCIPAL*` headers say who the caller is: without it anyone can send them.
+    pub trust_client_principal: bool,
 }
 
 /// What `POST /api/token` may hand out.
@@ -84,9 +90,9 @@ pub enum IdentityMapping {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmsSettings {
     /// Default sender (`SMS_FROM`); SMS requests fail with a clear error while it is unset.
-    pub from: Option<String>,
+    pub from: Option<Sender>,
     /// Senders a request may pick with `from` (`SMS_ALLOWED_SENDERS`; default: `SMS_FROM` only).
-    pub allowed_senders: Vec<String>,
+    pub allowed_senders: Vec<Sender>,
     /// Destination country calling codes (`SMS_ALLOWED_COUNTRY_CODES`, e.g. `1,44`); `None`
     /// allows every destination.
     pub allowed_country_codes: Option<Vec<String>>,
@@ -103,10 +109,13 @@ impl fmt::Debug for SmsSettings {
         let masked: Vec<String> = self
             .allowed_senders
             .iter()
-            .map(|s| crate::redact::phone(s))
+            .map(|s| crate::redact::phone(s.as_str()))
             .collect();
         f.debug_struct("SmsSettings")
-            .field("from", &self.from.as_deref().map(crate::redact::phone))
+            .field(
+                "from",
+                &self.from.as_ref().map(|s| crate::redact::phone(s.as_str())),
+            )
             .field("allowed_senders", &masked)
             .field("allowed_country_codes", &self.allowed_country_codes)
             .field("max_recipients", &self.max_recipients)
@@ -139,6 +148,7 @@ impl fmt::Debug for Settings {
             .field("worker_threads", &self.worker_threads)
             .field("token", &self.token)
             .field("sms", &self.sms)
+            .field("trust_client_principal", &self.trust_client_principal)
             .finish()
     }
 }
@@ -293,9 +303,21 @@ impl Settings {
             }
         };
 
-        let from = var(SMS_FROM_VAR).map(|s| s.trim().to_owned());
+        // A sender ACS would refuse fails here, not as a 400 on every send that blames the caller.
+        let from = var(SMS_FROM_VAR)
+            .map(|raw| Sender::parse(&raw).map_err(|e| invalid(SMS_FROM_VAR, e)))
+            .transpose()?;
         let allowed_senders = match var(ALLOWED_SENDERS_VAR) {
-            Some(raw) => list(&raw).map(str::to_owned).collect(),
+            Some(raw) => list(&raw)
+                .map(|item| {
+                    Sender::parse(item).map_err(|e| {
+                        invalid(
+                            ALLOWED_SENDERS_VAR,
+                            format!("'{}': {e}", crate::redact::phone(item)),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
             None => from.iter().cloned().collect(),
         };
         let allowed_country_codes = match var(ALLOWED_COUNTRY_CODES_VAR) {
@@ -304,15 +326,12 @@ impl Settings {
                 let codes: Vec<String> = list(&raw)
                     .map(|c| c.trim_start_matches('+').to_owned())
                     .collect();
-                let valid = |c: &String| {
-                    (1..=3).contains(&c.len())
-                        && !c.starts_with('0')
-                        && c.bytes().all(|b| b.is_ascii_digit())
-                };
-                if let Some(bad) = codes.iter().find(|c| !valid(c)) {
+                if let Some(bad) = codes.iter().find(|c| !calling_codes::is_assigned(c)) {
                     return Err(invalid(
                         ALLOWED_COUNTRY_CODES_VAR,
-                        format!("'{bad}' is not a country calling code (1 to 3 digits)"),
+                        format!(
+                            "'{bad}' is not an assigned country calling code (e.g. 1, 44, 353)"
+                        ),
                     ));
                 }
                 Some(codes)
@@ -361,6 +380,8 @@ impl Settings {
                 per_number_per_hour,
                 per_caller_per_minute,
             },
+            trust_client_principal: mapping == IdentityMapping::EasyAuth
+                || var(AUTH_ENABLED_VAR).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
     }
 }
@@ -572,7 +593,11 @@ mod tests {
     fn guard_settings_have_defaults_and_checks() {
         let s = settings(&[ENDPOINT, (SMS_FROM_VAR, "+18005550100")]).unwrap();
         assert_eq!(s.token.allowed_scopes, vec![Scope::Voip]);
-        assert_eq!(s.sms.allowed_senders, vec!["+18005550100".to_owned()]);
+        assert_eq!(
+            s.sms.allowed_senders,
+            vec![Sender::parse("+18005550100").unwrap()]
+        );
+        assert!(!s.trust_client_principal);
         assert_eq!(s.sms.allowed_country_codes, None);
         assert_eq!(s.sms.max_recipients, 100);
 
@@ -591,6 +616,11 @@ mod tests {
         for (var, bad) in [
             (ALLOWED_SCOPES_VAR, "voip,admin"),
             (ALLOWED_COUNTRY_CODES_VAR, "1,x"),
+            (ALLOWED_COUNTRY_CODES_VAR, "4"),
+            (ALLOWED_COUNTRY_CODES_VAR, "1242"),
+            (SMS_FROM_VAR, "+1 800 555 010"),
+            (SMS_FROM_VAR, "Contoso Ltd OTP"),
+            (ALLOWED_SENDERS_VAR, "+18005550100,18005550100"),
             (MAX_RECIPIENTS_VAR, "101"),
             (MAX_RECIPIENTS_VAR, "0"),
             (DEADLINE_VAR, "0"),
@@ -598,6 +628,32 @@ mod tests {
         ] {
             assert_eq!(settings(&[ENDPOINT, (var, bad)]).unwrap_err().variable, var);
         }
+    }
+
+    #[test]
+    fn senders_are_kept_in_canonical_form() {
+        let s = settings(&[
+            ENDPOINT,
+            (SMS_FROM_VAR, "+1 (800) 555-0100"),
+            (ALLOWED_SENDERS_VAR, "+1 800 555 0100, 12345, Contoso"),
+        ])
+        .unwrap();
+        assert_eq!(s.sms.from.unwrap().as_str(), "+18005550100");
+        let senders: Vec<&str> = s.sms.allowed_senders.iter().map(Sender::as_str).collect();
+        assert_eq!(senders, ["+18005550100", "12345", "Contoso"]);
+    }
+
+    #[test]
+    fn principal_headers_are_trusted_only_behind_app_service_authentication() {
+        let trusted = |vars: &[(&str, &str)]| {
+            let mut all = vec![ENDPOINT];
+            all.extend_from_slice(vars);
+            settings(&all).unwrap().trust_client_principal
+        };
+        assert!(!trusted(&[]));
+        assert!(!trusted(&[(AUTH_ENABLED_VAR, "false")]));
+        assert!(trusted(&[(AUTH_ENABLED_VAR, "True")]));
+        assert!(trusted(&[(IDENTITY_MAPPING_VAR, "easyauth")]));
     }
 
     #[test]

@@ -31,8 +31,12 @@ pub struct ApiError {
 }
 
 #[derive(Serialize)]
-struct Envelope<'a> {
+struct Envelope<'a, T> {
     error: Body<'a>,
+    /// Members beside `error`, e.g. the per-recipient results of a send none of whose
+    /// recipients was accepted.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    beside: Option<T>,
 }
 
 #[derive(Serialize)]
@@ -73,20 +77,6 @@ impl ApiError {
         self.retry_after = Some(retry_after.into());
         self
     }
-
-    /// The JSON body alone, for callers that attach it to another document.
-    pub fn body_json(&self) -> serde_json::Value {
-        serde_json::json!({"error": self.envelope_body()})
-    }
-
-    fn envelope_body(&self) -> serde_json::Value {
-        let body = Body {
-            code: &self.code,
-            message: &self.message,
-            target: self.target.as_deref(),
-        };
-        serde_json::to_value(body).unwrap_or_default()
-    }
 }
 
 impl From<AcsError> for ApiError {
@@ -99,7 +89,8 @@ impl From<AcsError> for ApiError {
     /// | 404 | 404 with ACS's code (`IdentityNotFound`) |
     /// | 429 after retries | 503 `AcsThrottled` with `Retry-After` |
     /// | other 4xx | 502 `AcsRequestRejected` |
-    /// | 5xx after retries, connection failure | 502 `AcsUnavailable` |
+    /// | 503 with `Retry-After` | 503 `AcsUnavailable` with `Retry-After` |
+    /// | other 5xx after retries, connection failure | 502 `AcsUnavailable` |
     /// | deadline passed | 504 `AcsTimeout` |
     /// | no token (managed identity down) | 503 `ManagedIdentityUnavailable` |
     /// | unreadable success body | 502 `AcsInvalidResponse` |
@@ -165,6 +156,17 @@ impl From<AcsError> for ApiError {
                     .trim_end()
                     .to_owned(),
             ),
+            // ACS said when to come back: pass that on rather than a bare gateway failure.
+            AcsError::Service {
+                status: 503,
+                retry_after: Some(retry_after),
+                ..
+            } => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "AcsUnavailable",
+                "ACS is temporarily unavailable; retry after the time in Retry-After",
+            )
+            .with_retry_after(retry_after),
             AcsError::Service { status, .. } => ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "AcsUnavailable",
@@ -206,12 +208,24 @@ pub struct LoggedError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        self.respond(None::<()>)
+    }
+}
+
+impl ApiError {
+    /// The error response with the members of `beside` next to `error` in the body.
+    pub fn into_response_with(self, beside: impl Serialize) -> Response {
+        self.respond(Some(beside))
+    }
+
+    fn respond<T: Serialize>(self, beside: Option<T>) -> Response {
         let body = Envelope {
             error: Body {
                 code: &self.code,
                 message: &self.message,
                 target: self.target.as_deref(),
             },
+            beside,
         };
         let mut response = (self.status, Json(body)).into_response();
         let headers = response.headers_mut();
@@ -284,6 +298,21 @@ mod tests {
                 "{error:?}"
             );
         }
+    }
+
+    #[test]
+    fn unavailable_with_retry_after_is_503_with_it() {
+        let error = AcsError::Service {
+            status: 503,
+            code: None,
+            message: String::new(),
+            target: None,
+            retry_after: Some("60".into()),
+        };
+        let response = ApiError::from(error).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "60");
+        assert_eq!(response.headers()["x-ms-error-code"], "AcsUnavailable");
     }
 
     #[test]

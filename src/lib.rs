@@ -9,6 +9,7 @@
 //! [`dev`] runs the handler against it.
 
 pub mod acs;
+pub mod calling_codes;
 pub mod config;
 pub mod credential;
 pub mod error;
@@ -20,6 +21,7 @@ pub mod principal;
 pub mod redact;
 pub mod routes;
 pub mod scope;
+pub mod sender;
 pub mod server;
 pub mod sms_text;
 pub mod telemetry;

@@ -27,6 +27,10 @@ pub struct SmsLimits {
     checks: AtomicU32,
 }
 
+/// The per-number verdict on each recipient of an admitted request, in request order: `None`
+/// when it may be sent, else how long until its number may receive again.
+pub type Admission = Vec<Option<Duration>>;
+
 impl SmsLimits {
     /// `per_number_per_hour` messages to one number per hour; `per_caller_per_minute` requests
     /// from one caller per minute; 0 turns a limit off.
@@ -39,8 +43,13 @@ impl SmsLimits {
         }
     }
 
-    /// Admits one request from `caller` to `recipients`, or answers 429 with `Retry-After`.
-    pub fn admit(&self, caller: &str, recipients: &[PhoneNumber]) -> Result<(), ApiError> {
+    /// Admits one request from `caller` to `recipients`.
+    ///
+    /// A caller over its limit, or a request whose every recipient is over its number's limit,
+    /// is a 429 with `Retry-After`. Otherwise each recipient is judged on its own: only the
+    /// ones that will be sent use up their number's budget, so a number over its limit in a
+    /// request cannot spend, or lock out, the other recipients' budgets.
+    pub fn admit(&self, caller: &str, recipients: &[PhoneNumber]) -> Result<Admission, ApiError> {
         self.sweep();
         if let Some(Err(not_until)) = self
             .per_caller
@@ -53,19 +62,36 @@ impl SmsLimits {
                 not_until.wait_time_from(DefaultClock::default().now()),
             ));
         }
-        if let Some(limiter) = &self.per_number {
-            for (index, number) in recipients.iter().enumerate() {
-                if let Err(not_until) = limiter.check_key(&number.as_str().to_owned()) {
-                    let wait = not_until.wait_time_from(DefaultClock::default().now());
-                    return Err(too_many(
-                        &format!("recipient {index} has had too many messages"),
-                        Some(format!("to[{index}]")),
-                        wait,
-                    ));
-                }
-            }
+        let Some(limiter) = &self.per_number else {
+            return Ok(vec![None; recipients.len()]);
+        };
+        let now = DefaultClock::default().now();
+        let admission: Admission = recipients
+            .iter()
+            .map(|number| {
+                limiter
+                    .check_key(&number.as_str().to_owned())
+                    .err()
+                    .map(|not_until| not_until.wait_time_from(now))
+            })
+            .collect();
+        if admission.iter().any(Option::is_none) {
+            return Ok(admission);
         }
-        Ok(())
+        let soonest = admission
+            .iter()
+            .flatten()
+            .min()
+            .copied()
+            .unwrap_or_default();
+        let (message, target) = match recipients.len() {
+            1 => (
+                "recipient 0 has had too many messages",
+                Some("to[0]".into()),
+            ),
+            _ => ("every recipient has had too many messages", None),
+        };
+        Err(too_many(message, target, soonest))
     }
 
     fn sweep(&self) {
@@ -81,26 +107,36 @@ impl SmsLimits {
     }
 }
 
+/// Whole seconds, rounded up and at least 1: what `Retry-After` says for `wait`.
+pub fn retry_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 fn too_many(message: &str, target: Option<String>, wait: Duration) -> ApiError {
-    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = retry_seconds(wait);
     let mut error = ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "RateLimited",
         format!("{message}; retry in {seconds} s"),
     )
-    .with_retry_after(seconds.max(1).to_string());
+    .with_retry_after(seconds.to_string());
     if let Some(target) = target {
         error = error.with_target(target);
     }
     error
 }
 
-/// Who is calling, for the per-caller limit: the App Service Authentication principal if any,
-/// else the function key (hashed: the key itself is never kept), else `anonymous`.
-pub fn caller_key(headers: &HeaderMap, uri: &Uri) -> String {
-    if let Some(principal) = headers
-        .get("x-ms-client-principal-id")
-        .and_then(|v| v.to_str().ok())
+/// Who is calling, for the per-caller limit.
+///
+/// The App Service Authentication principal when `trust_principal` says that App Service
+/// Authentication is in front of the app: without it anyone can write the principal headers,
+/// and a made-up id per request would escape the limit. Otherwise the function key (hashed:
+/// the key itself is never kept), else `anonymous`.
+pub fn caller_key(headers: &HeaderMap, uri: &Uri, trust_principal: bool) -> String {
+    if trust_principal
+        && let Some(principal) = headers
+            .get("x-ms-client-principal-id")
+            .and_then(|v| v.to_str().ok())
     {
         return format!("principal:{principal}");
     }
@@ -135,7 +171,7 @@ mod tests {
     fn per_number_limit_answers_429_with_retry_after() {
         let limits = SmsLimits::new(2, 0);
         let to = [number("+14255550123")];
-        assert!(limits.admit("a", &to).is_ok());
+        assert_eq!(limits.admit("a", &to).unwrap(), vec![None]);
         assert!(limits.admit("b", &to).is_ok());
         let error = limits.admit("c", &to).unwrap_err();
         assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
@@ -145,6 +181,41 @@ mod tests {
         assert!(
             limits.admit("d", &[number("+14255550124")]).is_ok(),
             "other numbers are unaffected"
+        );
+    }
+
+    #[test]
+    fn a_request_whose_every_number_is_spent_is_429_without_a_target() {
+        let limits = SmsLimits::new(1, 0);
+        let to = [number("+14255550123"), number("+14255550124")];
+        assert_eq!(limits.admit("a", &to).unwrap(), vec![None, None]);
+
+        let error = limits.admit("a", &to).unwrap_err();
+
+        assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(error.target, None);
+        assert!(
+            error.message.contains("every recipient"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn only_admitted_recipients_are_charged() {
+        let limits = SmsLimits::new(1, 0);
+        let spent = number("+14255550123");
+        let fresh = number("+14255550124");
+        limits.admit("a", std::slice::from_ref(&spent)).unwrap();
+        assert!(limits.admit("a", std::slice::from_ref(&spent)).is_err());
+
+        let admission = limits.admit("a", &[spent, fresh.clone()]).unwrap();
+
+        assert!(admission[0].is_some_and(|wait| wait > Duration::ZERO));
+        assert_eq!(admission[1], None);
+        assert!(
+            limits.admit("a", &[fresh]).is_err(),
+            "the fresh number's one message went out in the mixed request"
         );
     }
 
@@ -160,16 +231,28 @@ mod tests {
     fn caller_keys_never_hold_the_key() {
         let mut headers = HeaderMap::new();
         headers.insert("x-functions-key", "s3cret-key".parse().unwrap());
-        let key = caller_key(&headers, &"/api/sms".parse().unwrap());
+        let key = caller_key(&headers, &"/api/sms".parse().unwrap(), false);
         assert!(key.starts_with("key:") && !key.contains("s3cret"));
         let from_query = caller_key(
             &HeaderMap::new(),
             &"/api/sms?code=s3cret-key".parse().unwrap(),
+            false,
         );
         assert_eq!(key, from_query);
         assert_eq!(
-            caller_key(&HeaderMap::new(), &"/api/sms".parse().unwrap()),
+            caller_key(&HeaderMap::new(), &"/api/sms".parse().unwrap(), false),
             "anonymous"
         );
+    }
+
+    #[test]
+    fn principal_headers_count_only_behind_app_service_authentication() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-functions-key", "s3cret-key".parse().unwrap());
+        headers.insert("x-ms-client-principal-id", "made-up".parse().unwrap());
+        let uri: Uri = "/api/sms".parse().unwrap();
+
+        assert!(caller_key(&headers, &uri, false).starts_with("key:"));
+        assert_eq!(caller_key(&headers, &uri, true), "principal:made-up");
     }
 }

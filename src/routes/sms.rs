@@ -3,13 +3,14 @@
 use super::AppState;
 use crate::{
     acs::{
-        CallContext,
+        AcsError, CallContext,
         sms::{Recipient, SendMessage, SendOptions, SendResult},
     },
     error::ApiError,
     extract::JsonBody,
     limits,
     phone::PhoneNumber,
+    sender::Sender,
     sms_text::{self, Encoding, MAX_MESSAGE_UNITS},
 };
 use axum::{
@@ -19,7 +20,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use std::{sync::Arc, time::SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 use uuid::Uuid;
 
 /// Namespace of the UUIDv5 ids derived from a caller's `Repeatability-Request-ID`.
@@ -63,7 +67,7 @@ pub struct RecipientResult {
 
 /// A send, checked and ready for ACS.
 struct CheckedSend {
-    from: String,
+    from: Sender,
     recipients: Vec<PhoneNumber>,
     message: String,
     enable_delivery_report: bool,
@@ -87,17 +91,19 @@ pub async fn send_sms(
     })?;
     let send = check(body, &state.settings.sms)?;
     let repeatability = Repeatability::from_headers(&headers)?;
-    state
-        .sms_limits
-        .admit(&limits::caller_key(&headers, &uri), &send.recipients)?;
+    let caller = limits::caller_key(&headers, &uri, state.settings.trust_client_principal);
+    let admission = state.sms_limits.admit(&caller, &send.recipients)?;
 
+    // Recipients over their number's limit are reported, not sent.
     let recipients: Vec<Recipient> = send
         .recipients
         .iter()
-        .map(|to| repeatability.recipient(to))
+        .zip(&admission)
+        .filter(|(_, limited)| limited.is_none())
+        .map(|(to, _)| repeatability.recipient(to))
         .collect();
     let message = SendMessage {
-        from: &send.from,
+        from: send.from.as_str(),
         sms_recipients: recipients,
         message: &send.message,
         sms_send_options: SendOptions {
@@ -105,8 +111,8 @@ pub async fn send_sms(
             tag: send.tag.as_deref(),
         },
     };
-    let items = match state.acs.send_sms(&cx, &message).await {
-        Ok(items) => items,
+    let mut items = match state.acs.send_sms(&cx, &message).await {
+        Ok(items) => items.into_iter(),
         Err(error) => {
             let mut response = ApiError::from(error).into_response();
             repeatability.annotate(&mut response);
@@ -115,17 +121,22 @@ pub async fn send_sms(
     };
 
     let segmentation = sms_text::segment(&send.message);
-    let accepted = items.iter().filter(|item| item.accepted()).count();
-    tracing::Span::current()
-        .record("sms.recipients", items.len())
-        .record("sms.accepted", accepted)
-        .record("sms.segments", segmentation.segments);
     let results: Vec<RecipientResult> = send
         .recipients
         .iter()
-        .zip(items)
-        .map(|(to, item)| result(to, item, segmentation))
-        .collect();
+        .zip(admission)
+        .map(|(to, limited)| match limited {
+            None => items.next().map(|item| result(to, item, segmentation)),
+            Some(wait) => Some(rate_limited(to, wait, segmentation)),
+        })
+        .collect::<Option<_>>()
+        // `send_sms` answers one item per recipient sent.
+        .ok_or_else(|| ApiError::from(AcsError::InvalidResponse("too few results".into())))?;
+    let accepted = results.iter().filter(|r| r.successful).count();
+    tracing::Span::current()
+        .record("sms.recipients", results.len())
+        .record("sms.accepted", accepted)
+        .record("sms.segments", segmentation.segments);
     let mut response = respond(results, accepted);
     repeatability.annotate(&mut response);
     Ok(response)
@@ -154,7 +165,29 @@ fn result(
     }
 }
 
-/// The body of a send that reached ACS, serialized straight from the results.
+/// A recipient left out of the send because its number had too many messages this hour.
+fn rate_limited(
+    to: &PhoneNumber,
+    wait: Duration,
+    segmentation: sms_text::Segmentation,
+) -> RecipientResult {
+    RecipientResult {
+        to: to.as_str().to_owned(),
+        message_id: None,
+        successful: false,
+        http_status_code: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        error_message: Some(format!(
+            "not sent: this number has had too many messages \
+             (SMS_LIMIT_PER_NUMBER_PER_HOUR); retry in {} s",
+            limits::retry_seconds(wait)
+        )),
+        repeatability_result: None,
+        segments: segmentation.segments,
+        encoding: segmentation.encoding,
+    }
+}
+
+/// The body of a send that reached ACS.
 #[derive(Serialize)]
 struct Results {
     results: Vec<RecipientResult>,
@@ -175,18 +208,12 @@ fn respond(results: Vec<RecipientResult>, accepted: usize) -> Response {
     } else {
         StatusCode::BAD_GATEWAY
     };
-    let error = ApiError::new(
+    ApiError::new(
         status,
         "NoRecipientAccepted",
         "ACS accepted none of the recipients; see results",
-    );
-    let mut body = error.body_json();
-    body["results"] = serde_json::to_value(&results).unwrap_or_default();
-    let mut response = (status, Json(body)).into_response();
-    if let Ok(code) = "NoRecipientAccepted".parse() {
-        response.headers_mut().insert("x-ms-error-code", code);
-    }
-    response
+    )
+    .into_response_with(Results { results })
 }
 
 /// Applies every local rule, so a send that breaks one costs no ACS call.
@@ -248,8 +275,8 @@ fn check(body: SmsRequest, settings: &crate::config::SmsSettings) -> Result<Chec
     }
 
     let from = match body.from {
-        Some(from) => {
-            let from = from.trim().to_owned();
+        Some(raw) => {
+            let from = Sender::parse(&raw).map_err(|e| ApiError::invalid("from", e))?;
             if !settings.allowed_senders.contains(&from) {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,

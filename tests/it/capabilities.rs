@@ -5,6 +5,10 @@ use crate::support::{SENDER, TestApp};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
+const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+const SALLY: &str = "0f8fad5b-d9cb-469f-a165-70867728950e";
+const BOB: &str = "7c9e6679-7425-40de-944b-e07fc1f90ae7";
+
 fn principal(tenant: &str, object: &str) -> String {
     let claims = json!({"auth_typ": "aad", "claims": [
         {"typ": "http://schemas.microsoft.com/identity/claims/tenantid", "val": tenant},
@@ -30,8 +34,8 @@ async fn as_caller(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signed_in_caller_always_gets_the_same_acs_user() {
     let app = TestApp::spawn_with(&[("TOKEN_IDENTITY_MAPPING", "easyauth")]).await;
-    let sally = principal("tenant-1", "object-1");
-    let bob = principal("tenant-1", "object-2");
+    let sally = principal(TENANT, SALLY);
+    let bob = principal(TENANT, BOB);
 
     let first: Value = as_caller(&app, reqwest::Method::POST, "/api/token", Some(&sally))
         .await
@@ -63,7 +67,10 @@ async fn a_signed_in_caller_always_gets_the_same_acs_user() {
         call.query_param("api-version").as_deref(),
         Some("2025-03-02-preview")
     );
-    assert_eq!(call.json().unwrap()["customId"], "entra:tenant-1:object-1");
+    assert_eq!(
+        call.json().unwrap()["customId"],
+        format!("entra:{TENANT}:{SALLY}")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -89,7 +96,7 @@ async fn without_a_principal_mapping_answers_401_and_calls_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_out_revokes_and_optionally_deletes_only_the_callers_user() {
     let app = TestApp::spawn_with(&[("TOKEN_IDENTITY_MAPPING", "easyauth")]).await;
-    let sally = principal("tenant-1", "object-1");
+    let sally = principal(TENANT, SALLY);
     let token: Value = as_caller(&app, reqwest::Method::POST, "/api/token", Some(&sally))
         .await
         .json()
@@ -163,10 +170,11 @@ async fn senders_are_allow_listed() {
     let app =
         TestApp::spawn_with(&[("SMS_ALLOWED_SENDERS", &format!("{SENDER},+18005550199"))]).await;
 
+    // Written another way, the same number is the same sender.
     let allowed = app
         .post_json(
             "/api/sms",
-            json!({"to": "+14255550123", "message": "hi", "from": "+18005550199"}),
+            json!({"to": "+14255550123", "message": "hi", "from": "+1 (800) 555-0199"}),
         )
         .await;
     assert_eq!(allowed.status(), 202);
@@ -190,10 +198,19 @@ async fn senders_are_allow_listed() {
         ),
         (Some("SenderNotAllowed"), Some("from"))
     );
+    let malformed = app
+        .post_json(
+            "/api/sms",
+            json!({"to": "+14255550123", "message": "hi", "from": "18005550199"}),
+        )
+        .await;
+    assert_eq!(malformed.status(), 400);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(body["error"]["target"], "from");
     assert_eq!(
         app.state().requests().len(),
         1,
-        "the refused send never reached ACS"
+        "the refused sends never reached ACS"
     );
 }
 
@@ -339,6 +356,93 @@ async fn rate_limits_answer_429_with_retry_after_before_any_acs_call() {
             .status(),
         202
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_number_over_its_limit_is_reported_and_spends_no_one_elses_budget() {
+    let app = TestApp::spawn_with(&[
+        ("SMS_LIMIT_PER_NUMBER_PER_HOUR", "1"),
+        ("SMS_LIMIT_PER_CALLER_PER_MINUTE", "0"),
+    ])
+    .await;
+    let (spent, fresh) = ("+14255550123", "+14255550124");
+    let send = |to: Value| app.post_json("/api/sms", json!({"to": to, "message": "hi"}));
+    assert_eq!(send(json!(spent)).await.status(), 202);
+
+    let mixed = send(json!([spent, fresh])).await;
+
+    assert_eq!(mixed.status(), 207);
+    let body: Value = mixed.json().await.unwrap();
+    let limited = &body["results"][0];
+    assert_eq!(
+        (
+            &limited["to"],
+            &limited["successful"],
+            &limited["httpStatusCode"]
+        ),
+        (&json!(spent), &json!(false), &json!(429))
+    );
+    assert!(
+        limited["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("retry in")
+    );
+    assert_eq!(body["results"][1]["successful"], true);
+    let sent = app.state().requests().last().unwrap().json().unwrap();
+    assert_eq!(sent["smsRecipients"].as_array().unwrap().len(), 1);
+    assert_eq!(sent["smsRecipients"][0]["to"], fresh);
+
+    // The fresh number's one message went out; a request of only spent numbers reaches nobody.
+    let calls = app.state().requests().len();
+    let refused = send(json!([fresh, spent])).await;
+    assert_eq!(refused.status(), 429);
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_eq!(app.state().requests().len(), calls);
+    assert_eq!(app.state().outbox().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_made_up_principal_id_does_not_escape_the_per_caller_limit() {
+    let app = TestApp::spawn_with(&[("SMS_LIMIT_PER_CALLER_PER_MINUTE", "1")]).await;
+    let send = |principal: &'static str, to: &'static str| {
+        app.http
+            .post(app.url("/api/sms"))
+            .header("x-functions-key", "key-a")
+            .header("x-ms-client-principal-id", principal)
+            .header("content-type", "application/json")
+            .body(json!({"to": to, "message": "hi"}).to_string())
+            .send()
+    };
+
+    assert_eq!(
+        send("made-up-1", "+14255550123").await.unwrap().status(),
+        202
+    );
+    assert_eq!(
+        send("made-up-2", "+14255550124").await.unwrap().status(),
+        429
+    );
+
+    // Behind App Service Authentication the principal is the caller.
+    let behind = TestApp::spawn_with(&[
+        ("SMS_LIMIT_PER_CALLER_PER_MINUTE", "1"),
+        ("WEBSITE_AUTH_ENABLED", "true"),
+    ])
+    .await;
+    for principal in ["user-1", "user-2"] {
+        let response = behind
+            .http
+            .post(behind.url("/api/sms"))
+            .header("x-functions-key", "key-a")
+            .header("x-ms-client-principal-id", principal)
+            .header("content-type", "application/json")
+            .body(json!({"to": "+14255550125", "message": "hi"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202, "{principal}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

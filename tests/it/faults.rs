@@ -186,6 +186,27 @@ async fn a_retry_after_beyond_the_deadline_is_passed_on_at_once() {
     );
     assert_eq!(calls(&app, "/identities"), 1, "no retry");
     assert!(started.elapsed() < Duration::from_secs(30));
+
+    // The same for a 503 that says when to come back: a 503 with that time, not a bare 502.
+    app.state().clear();
+    let unavailable = FaultAction::Status {
+        status: 503,
+        retry_after: Some("60".to_owned()),
+        body: None,
+    };
+    push(&app, FaultTarget::Acs, unavailable, 1);
+
+    let answer = sms(&app, "+14255550123").await;
+
+    assert_eq!(
+        (
+            answer.status,
+            answer.code.as_deref(),
+            answer.retry_after.as_deref()
+        ),
+        (503, Some("AcsUnavailable"), Some("60"))
+    );
+    assert_eq!(calls(&app, "/sms"), 1, "no retry");
 }
 
 #[tokio::test(flavor = "multi_thread")]

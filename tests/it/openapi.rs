@@ -87,7 +87,10 @@ impl Checker {
 }
 
 fn principal() -> String {
-    let claims = json!({"claims": [{"typ": "tid", "val": "t"}, {"typ": "oid", "val": "o"}]});
+    let claims = json!({"claims": [
+        {"typ": "tid", "val": "72f988bf-86f1-41af-91ab-2d7cd011db47"},
+        {"typ": "oid", "val": "0f8fad5b-d9cb-469f-a165-70867728950e"}
+    ]});
     base64::engine::general_purpose::STANDARD.encode(claims.to_string())
 }
 

@@ -51,6 +51,25 @@ fn a_bad_port_fails_start_up_with_one_line() {
 }
 
 #[test]
+fn guard_settings_are_checked_at_start_up_not_on_every_send() {
+    for (name, value) in [
+        ("SMS_FROM", "+1 800 555 010"),
+        ("SMS_FROM", "Contoso Ltd OTP"),
+        ("SMS_ALLOWED_SENDERS", "+18005550100,18005550100"),
+        ("SMS_ALLOWED_COUNTRY_CODES", "1,4"),
+    ] {
+        let mut env = base_env();
+        env.insert(name.into(), value.into());
+
+        let (code, stderr) = run_to_exit(&env);
+
+        assert_eq!(code, Some(2), "{name}={value}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(name), "{stderr}");
+    }
+}
+
+#[test]
 fn a_connection_string_in_the_endpoint_setting_is_refused_without_echoing_it() {
     let mut env = base_env();
     env.insert(

@@ -160,6 +160,23 @@ async fn none_accepted_is_an_error_with_the_results() {
         "a 5xx among the failures makes it a gateway error"
     );
     assert_eq!(response.headers()["x-ms-error-code"], "NoRecipientAccepted");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["results"].as_array().map(Vec::len), Some(2));
+
+    // An upstream failure is an error for the host's monitoring: a line on stderr.
+    let logged = || {
+        app.handler
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains("ERROR") && line.contains("NoRecipientAccepted"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !logged() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(logged(), "{:?}", app.handler.logs());
 }
 
 #[tokio::test(flavor = "multi_thread")]
