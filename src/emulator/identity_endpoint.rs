@@ -46,13 +46,21 @@ pub(super) fn handle(state: &EmulatorState, request: &RecordedRequest) -> Respon
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let expires_on = now + config.managed_identity_token_lifetime.as_secs();
-    // A user-assigned identity is asked for by client id; answer as that identity.
-    let client_id = request
-        .query_param("client_id")
-        .unwrap_or_else(|| config.managed_identity_client_id.to_string());
-    let object_id = request
-        .query_param("object_id")
-        .unwrap_or_else(|| config.managed_identity_object_id.to_string());
+    // A user-assigned identity is asked for by client id; answer as that identity if the app
+    // has it. Other ways of naming one are refused: the emulated app has no identity known by
+    // its object or resource id.
+    let client_id = match request.query_param("client_id") {
+        None => config.managed_identity_client_id.to_string(),
+        Some(id) if config.user_assigned_client_ids.contains(&id) => id,
+        Some(_) => return unknown_identity(),
+    };
+    if ["object_id", "principal_id", "mi_res_id"]
+        .iter()
+        .any(|name| request.query_param(name).is_some())
+    {
+        return unknown_identity();
+    }
+    let object_id = config.managed_identity_object_id.to_string();
 
     let claims = json!({
         "aud": resource,
@@ -81,6 +89,18 @@ pub(super) fn handle(state: &EmulatorState, request: &RecordedRequest) -> Respon
             "resource": resource,
             "token_type": "Bearer",
             "client_id": client_id,
+        }),
+    )
+}
+
+/// The App Service endpoint's answer for an identity the app does not have.
+fn unknown_identity() -> Response<Body> {
+    json(
+        400,
+        &json!({
+            "statusCode": 400,
+            "message": "Unable to load the proper Managed Identity.",
+            "correlationId": uuid::Uuid::new_v4().to_string(),
         }),
     )
 }

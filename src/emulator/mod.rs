@@ -51,6 +51,10 @@ pub struct EmulatorOptions {
     pub access_key: Option<String>,
     /// Lifetime of the tokens the identity endpoint issues; default 8 hours.
     pub managed_identity_token_lifetime: Duration,
+    /// Client ids of the user-assigned identities the emulated app has; default none, only its
+    /// system-assigned identity. The identity endpoint refuses a token for any other identity,
+    /// as App Service does, so a stray `AZURE_CLIENT_ID` fails here as it would in Azure.
+    pub user_assigned_client_ids: Vec<String>,
     /// How many recorded requests (per server) and outbox entries to keep, dropping the oldest;
     /// default `None`, everything, as tests want. A long-running emulator sets a bound so its
     /// memory stays flat.
@@ -74,6 +78,7 @@ impl std::fmt::Debug for EmulatorOptions {
                 &self.managed_identity_token_lifetime,
             )
             .field("history_limit", &self.history_limit)
+            .field("user_assigned_client_ids", &self.user_assigned_client_ids)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +95,7 @@ impl Default for EmulatorOptions {
             access_key: None,
             managed_identity_token_lifetime: Duration::from_secs(8 * 60 * 60),
             history_limit: None,
+            user_assigned_client_ids: Vec::new(),
         }
     }
 }

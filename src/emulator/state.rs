@@ -114,6 +114,8 @@ pub(super) struct Config {
     pub history_limit: Option<usize>,
     /// The GUID of the emulated ACS resource, part of every user id.
     pub resource_id: Uuid,
+    /// Client ids of the app's user-assigned identities.
+    pub user_assigned_client_ids: Vec<String>,
     /// Client and object id reported for the emulated managed identity.
     pub managed_identity_client_id: Uuid,
     pub managed_identity_object_id: Uuid,
@@ -130,6 +132,7 @@ impl Config {
             identity_header: options.identity_header.clone(),
             managed_identity_token_lifetime: options.managed_identity_token_lifetime,
             history_limit: options.history_limit,
+            user_assigned_client_ids: options.user_assigned_client_ids.clone(),
             resource_id: Uuid::new_v4(),
             managed_identity_client_id: Uuid::new_v4(),
             managed_identity_object_id: Uuid::new_v4(),

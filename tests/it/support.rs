@@ -150,7 +150,11 @@ impl TestApp {
 
     /// Starts with extra settings (`(name, value)`), which override the defaults.
     pub async fn spawn_with(settings: &[(&str, &str)]) -> TestApp {
-        let emulator = start_emulator().await;
+        Self::spawn_against(start_emulator().await, settings).await
+    }
+
+    /// Starts against an emulator of the test's own making, with extra settings.
+    pub async fn spawn_against(emulator: Emulator, settings: &[(&str, &str)]) -> TestApp {
         let mut env = handler_env(&emulator);
         for (name, value) in settings {
             env.insert(name.to_string(), value.to_string());
@@ -183,12 +187,18 @@ impl TestApp {
 }
 
 pub async fn start_emulator() -> Emulator {
-    let options = EmulatorOptions {
+    Emulator::start(emulator_options())
+        .await
+        .expect("the emulator starts")
+}
+
+/// The options of [`start_emulator`], for tests that change one of them.
+pub fn emulator_options() -> EmulatorOptions {
+    EmulatorOptions {
         cert_dir: std::env::temp_dir().join("acs-handler-tests"),
         owned_senders: vec![SENDER.to_owned(), "+18005550199".to_owned()],
         ..EmulatorOptions::default()
-    };
-    Emulator::start(options).await.expect("the emulator starts")
+    }
 }
 
 /// The environment the host would give the handler in Azure, pointed at `emulator`.

@@ -1,6 +1,7 @@
 //! `POST /api/token` end to end under managed identity.
 
-use crate::support::TestApp;
+use crate::support::{TestApp, emulator_options};
+use acs_functions_handler::emulator::{Emulator, EmulatorOptions};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
@@ -146,4 +147,41 @@ async fn the_managed_identity_token_is_fetched_once() {
         1,
         "the credential caches its token"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_assigned_identity_is_asked_for_by_its_client_id() {
+    const CLIENT_ID: &str = "6f1a2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    let options = EmulatorOptions {
+        user_assigned_client_ids: vec![CLIENT_ID.to_owned()],
+        ..emulator_options()
+    };
+    let emulator = Emulator::start(options).await.unwrap();
+    let app = TestApp::spawn_against(emulator, &[("AZURE_CLIENT_ID", CLIENT_ID)]).await;
+
+    assert_eq!(app.post_json("/api/token", json!({})).await.status(), 200);
+
+    let identity = app.state().identity_requests();
+    assert_eq!(
+        identity[0].query_param("client_id").as_deref(),
+        Some(CLIENT_ID)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_identity_the_app_lacks_is_a_503_that_never_reaches_acs() {
+    // The app has only its system-assigned identity; AZURE_CLIENT_ID names another one, a
+    // common slip the platform answers with a 400.
+    let app =
+        TestApp::spawn_with(&[("AZURE_CLIENT_ID", "0c1d2e3f-0000-4000-8000-000000000000")]).await;
+
+    let response = app.post_json("/api/token", json!({})).await;
+
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["x-ms-error-code"],
+        "ManagedIdentityUnavailable"
+    );
+    assert!(!app.state().identity_requests().is_empty());
+    assert!(app.state().requests().is_empty());
 }
