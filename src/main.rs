@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let help = args.iter().any(|a| a == "-h" || a == "--help");
     match args.first().map(String::as_str) {
         None => serve(),
-        Some("-h" | "--help") => {
+        _ if help => {
             println!("{}", usage());
             ExitCode::SUCCESS
         }
@@ -23,10 +24,15 @@ fn main() -> ExitCode {
             }
         },
         #[cfg(feature = "emulator")]
-        Some("emulator") => local(acs_functions_handler::dev::run_emulator()),
+        Some("emulator") if args.len() == 1 => local(acs_functions_handler::dev::run_emulator()),
         Some("-V" | "--version") => {
             println!("handler {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
+        }
+        #[cfg(feature = "emulator")]
+        Some("emulator") => {
+            eprintln!("error: emulator takes no arguments\n{}", usage());
+            ExitCode::from(2)
         }
         Some(other) => {
             eprintln!("error: unknown command '{other}'\n{}", usage());

@@ -96,3 +96,30 @@ async fn dev_serves_both_functions_against_the_emulator() {
         "the handler child stopped too"
     );
 }
+
+#[test]
+fn help_is_printed_wherever_it_is_asked_for_and_stray_arguments_are_refused() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+            .args(args)
+            .env_clear()
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["dev", "--help"],
+        &["emulator", "--help"],
+    ] {
+        let output = run(args);
+        assert!(output.status.success(), "{args:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.starts_with("usage: handler"), "{args:?}: {stdout}");
+    }
+    for args in [&["emulator", "extra"][..], &["dev", "--port"], &["serve"]] {
+        let output = run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: "));
+    }
+}
