@@ -111,17 +111,19 @@ pub async fn send_sms(
             tag: send.tag.as_deref(),
         },
     };
+    // From here on ACS may have sent: every answer carries the repeatability pair.
+    let unclear = |error: AcsError| {
+        let mut response = ApiError::from(error).into_response();
+        repeatability.annotate(&mut response);
+        Ok(response)
+    };
     let mut items = match state.acs.send_sms(&cx, &message).await {
         Ok(items) => items.into_iter(),
-        Err(error) => {
-            let mut response = ApiError::from(error).into_response();
-            repeatability.annotate(&mut response);
-            return Ok(response);
-        }
+        Err(error) => return unclear(error),
     };
 
     let segmentation = sms_text::segment(&send.message);
-    let results: Vec<RecipientResult> = send
+    let results: Option<Vec<RecipientResult>> = send
         .recipients
         .iter()
         .zip(admission)
@@ -129,9 +131,11 @@ pub async fn send_sms(
             None => items.next().map(|item| result(to, item, segmentation)),
             Some(wait) => Some(rate_limited(to, wait, segmentation)),
         })
-        .collect::<Option<_>>()
-        // `send_sms` answers one item per recipient sent.
-        .ok_or_else(|| ApiError::from(AcsError::InvalidResponse("too few results".into())))?;
+        .collect();
+    // `send_sms` answers one item per recipient sent, so this cannot happen.
+    let Some(results) = results else {
+        return unclear(AcsError::InvalidResponse("too few results".into()));
+    };
     let accepted = results.iter().filter(|r| r.successful).count();
     tracing::Span::current()
         .record("sms.recipients", results.len())
