@@ -66,6 +66,8 @@ pub struct Settings {
     /// `TOKEN_IDENTITY_MAPPING=easyauth`, which is only allowed behind it). Only then do the
     /// `X-MS-CLIENT-PRINCIPAL*` headers say who the caller is: without it anyone can send them.
     pub trust_client_principal: bool,
+    /// Settings that work but are likely a mistake, for start-up to log as warnings.
+    pub warnings: Vec<String>,
 }
 
 /// What `POST /api/token` may hand out.
@@ -149,6 +151,7 @@ impl fmt::Debug for Settings {
             .field("token", &self.token)
             .field("sms", &self.sms)
             .field("trust_client_principal", &self.trust_client_principal)
+            .field("warnings", &self.warnings)
             .finish()
     }
 }
@@ -241,8 +244,18 @@ impl Settings {
             }
         };
 
+        let mut warnings = Vec::new();
+
         // One credential per process, in the documented order.
-        let auth = if var(IDENTITY_ENDPOINT_VAR).is_some() && var(IDENTITY_HEADER_VAR).is_some() {
+        let (identity_endpoint, identity_header) =
+            (var(IDENTITY_ENDPOINT_VAR), var(IDENTITY_HEADER_VAR));
+        if identity_endpoint.is_some() != identity_header.is_some() {
+            warnings.push(format!(
+                "only one of {IDENTITY_ENDPOINT_VAR} and {IDENTITY_HEADER_VAR} is set: \
+                 the managed identity needs both, so it is not used"
+            ));
+        }
+        let auth = if identity_endpoint.is_some() && identity_header.is_some() {
             AuthSettings::ManagedIdentity {
                 client_id: var(CLIENT_ID_VAR),
             }
@@ -321,7 +334,12 @@ impl Settings {
             None => from.iter().cloned().collect(),
         };
         let allowed_country_codes = match var(ALLOWED_COUNTRY_CODES_VAR) {
-            None => None,
+            None => {
+                warnings.push(format!(
+                    "{ALLOWED_COUNTRY_CODES_VAR} is not set: SMS may go to every country"
+                ));
+                None
+            }
             Some(raw) => {
                 let codes: Vec<String> = list(&raw)
                     .map(|c| c.trim_start_matches('+').to_owned())
@@ -380,6 +398,7 @@ impl Settings {
                 per_number_per_hour,
                 per_caller_per_minute,
             },
+            warnings,
             trust_client_principal: mapping == IdentityMapping::EasyAuth
                 || var(AUTH_ENABLED_VAR).is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
@@ -421,13 +440,15 @@ pub fn parse_endpoint(raw: &str) -> Result<Url, ConfigError> {
 
 /// Checks that `raw` is an https origin without path, query or credentials.
 fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    // Messages show the value up to any query or fragment: those may carry a signature.
+    let shown = raw.split(['?', '#']).next().unwrap_or_default();
     let url =
-        Url::parse(raw).map_err(|e| invalid(variable, format!("'{raw}' is not a URL ({e})")))?;
+        Url::parse(raw).map_err(|e| invalid(variable, format!("'{shown}' is not a URL ({e})")))?;
     if url.scheme() != "https" {
-        return Err(invalid(variable, format!("'{raw}' must use https")));
+        return Err(invalid(variable, format!("'{shown}' must use https")));
     }
     if url.host_str().is_none() {
-        return Err(invalid(variable, format!("'{raw}' has no host")));
+        return Err(invalid(variable, format!("'{shown}' has no host")));
     }
     if !url.path().trim_end_matches('/').is_empty()
         || url.query().is_some()
@@ -435,7 +456,7 @@ fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
     {
         return Err(invalid(
             variable,
-            format!("'{raw}' must be the resource origin only, without a path or query"),
+            format!("'{shown}' must be the resource origin only, without a path or query"),
         ));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -578,6 +599,19 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_errors_never_show_a_query() {
+        for raw in [
+            "https://x.communication.azure.com/?sig=SECRETSIG",
+            "http://x.communication.azure.com/?sig=SECRETSIG",
+            "https://x.communication.azure.com/#sig=SECRETSIG",
+        ] {
+            let error = parse_endpoint(raw).unwrap_err().to_string();
+            assert!(!error.contains("SECRETSIG"), "{error}");
+            assert!(error.contains("x.communication.azure.com"), "{error}");
+        }
+    }
+
+    #[test]
     fn endpoint_must_be_an_https_origin() {
         for bad in [
             "http://x.communication.azure.com",
@@ -675,8 +709,15 @@ mod tests {
             mi.unwrap().auth,
             AuthSettings::ManagedIdentity { client_id: None }
         );
-        let half = settings(&[ENDPOINT, (IDENTITY_ENDPOINT_VAR, "http://x")]);
-        assert_eq!(half.unwrap().auth, AuthSettings::DeveloperTools);
+        let half = settings(&[ENDPOINT, (IDENTITY_ENDPOINT_VAR, "http://x")]).unwrap();
+        assert_eq!(half.auth, AuthSettings::DeveloperTools);
+        assert!(
+            half.warnings
+                .iter()
+                .any(|w| w.contains(IDENTITY_HEADER_VAR)),
+            "{:?}",
+            half.warnings
+        );
     }
 
     const KEY: &str = "c2VjcmV0LWFjY2Vzcy1rZXk="; // "secret-access-key"

@@ -51,6 +51,12 @@ async fn start(acs_port: u16, identity_port: u16) -> Result<Emulator, ExitCode> 
 
 /// `handler dev [--port N]`: the emulator plus the handler on `http://localhost:<port>/api/...`.
 pub async fn run_dev(port: u16) -> ExitCode {
+    // The banner promises this port: find out now whether it is free, rather than print it and
+    // then watch the child fail to bind.
+    if let Err(error) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+        eprintln!("error: cannot listen on 127.0.0.1:{port}: {error}; pick another with --port");
+        return ExitCode::FAILURE;
+    }
     let emulator = match start(0, 0).await {
         Ok(emulator) => emulator,
         Err(code) => return code,

@@ -185,7 +185,8 @@ impl From<AcsError> for ApiError {
             AcsError::Credential(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ManagedIdentityUnavailable",
-                "no token for ACS could be obtained from the app's identity; retry later",
+                "no token for ACS could be obtained: from the app's managed identity in Azure, from \
+                 the Azure CLI (az login) or Azure Developer CLI sign-in locally; retry later",
             )
             .with_retry_after("5"),
             AcsError::InvalidResponse(_) => ApiError::new(

@@ -116,8 +116,8 @@ fn serve() -> ExitCode {
         };
         let auth = settings.auth.describe();
         let endpoint = settings.endpoint.to_string();
-        if settings.sms.allowed_country_codes.is_none() {
-            tracing::warn!("SMS_ALLOWED_COUNTRY_CODES is not set: SMS may go to every country");
+        for warning in &settings.warnings {
+            tracing::warn!("{warning}");
         }
         let state = match server::build_state(settings) {
             Ok(state) => state,

@@ -123,3 +123,23 @@ fn help_is_printed_wherever_it_is_asked_for_and_stray_arguments_are_refused() {
         assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: "));
     }
 }
+
+#[test]
+fn dev_on_a_busy_port_says_so_before_printing_anything() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_handler"))
+        .args(["dev", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output.stdout.is_empty(),
+        "no banner for a port we do not have"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(stderr.contains("--port"), "{stderr}");
+}

@@ -237,3 +237,47 @@ async fn the_unpacked_app_answers_under_the_host() {
     drop(host);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `func azure functionapp publish` uploads what `.funcignore` does not name: every tracked
+/// top-level entry other than the app's own files must be named there.
+#[test]
+fn funcignore_leaves_out_everything_but_the_app() {
+    let ignore = std::fs::read_to_string(repo_root().join(".funcignore")).unwrap();
+    let patterns: Vec<&str> = ignore
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let ignored = |name: &str| {
+        patterns.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == p.trim_end_matches('/'),
+        })
+    };
+    let listing = Command::new("git")
+        .args(["ls-files"])
+        .current_dir(repo_root())
+        .output()
+        .expect("git lists the tracked files");
+    let tracked = String::from_utf8(listing.stdout).unwrap();
+    let top: std::collections::BTreeSet<&str> = tracked
+        .lines()
+        .map(|path| path.split('/').next().unwrap())
+        .collect();
+
+    let app = |name: &str| name == "host.json" || name.starts_with("function-");
+    for name in top {
+        assert!(
+            app(name) != ignored(name),
+            "{name}: {}",
+            if app(name) {
+                "an app file .funcignore leaves out"
+            } else {
+                "uploaded by func publish; add it to .funcignore"
+            }
+        );
+    }
+    for local in ["target", "dist", "local.settings.json"] {
+        assert!(ignored(local), "{local}");
+    }
+}
