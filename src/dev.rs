@@ -44,7 +44,13 @@ async fn start(acs_port: u16, identity_port: u16) -> Result<Emulator, ExitCode> 
         ..EmulatorOptions::default()
     };
     Emulator::start(options).await.map_err(|error| {
-        eprintln!("error: cannot start the emulator: {error}");
+        match (acs_port, identity_port) {
+            (0, 0) => eprintln!("error: cannot start the emulator: {error}"),
+            _ => eprintln!(
+                "error: cannot start the emulator on 127.0.0.1:{acs_port} (ACS) and \
+                 127.0.0.1:{identity_port} (identity): {error}; is another emulator running?"
+            ),
+        }
         ExitCode::FAILURE
     })
 }
