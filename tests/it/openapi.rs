@@ -211,6 +211,8 @@ async fn the_document_describes_what_the_binary_answers() {
         json!({"to": "not a number", "message": "hi"}),
         json!({"to": "+14255550123", "message": "again"}),
         json!({"to": "+14255550123", "message": "and again"}),
+        // Over its number's limit beside a fresh number: a 207 with a 429 item.
+        json!({"to": ["+14255550123", "+14255550124"], "message": "hi"}),
     ] {
         checker
             .check("/api/sms", "post", app.post_json("/api/sms", body).await)
