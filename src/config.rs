@@ -344,6 +344,12 @@ impl Settings {
                 let codes: Vec<String> = list(&raw)
                     .map(|c| c.trim_start_matches('+').to_owned())
                     .collect();
+                if codes.is_empty() {
+                    return Err(invalid(
+                        ALLOWED_COUNTRY_CODES_VAR,
+                        "names no country calling code (e.g. 1,44); unset it to allow every country",
+                    ));
+                }
                 if let Some(bad) = codes.iter().find(|c| !calling_codes::is_assigned(c)) {
                     return Err(invalid(
                         ALLOWED_COUNTRY_CODES_VAR,
@@ -440,8 +446,8 @@ pub fn parse_endpoint(raw: &str) -> Result<Url, ConfigError> {
 
 /// Checks that `raw` is an https origin without path, query or credentials.
 fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    // Messages show the value up to any query or fragment: those may carry a signature.
-    let shown = raw.split(['?', '#']).next().unwrap_or_default();
+    // Messages show the value without user info, query or fragment: those may carry secrets.
+    let shown = shown_url(raw);
     let url =
         Url::parse(raw).map_err(|e| invalid(variable, format!("'{shown}' is not a URL ({e})")))?;
     if url.scheme() != "https" {
@@ -463,6 +469,21 @@ fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
         return Err(invalid(variable, "must not contain credentials"));
     }
     Ok(url)
+}
+
+/// `raw` as far as it is safe to show: without a query or fragment, and without user info.
+fn shown_url(raw: &str) -> String {
+    let base = raw.split(['?', '#']).next().unwrap_or_default();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_owned(),
+    }
 }
 
 /// `scheme://host[:port]`, for messages.
@@ -604,6 +625,8 @@ mod tests {
             "https://x.communication.azure.com/?sig=SECRETSIG",
             "http://x.communication.azure.com/?sig=SECRETSIG",
             "https://x.communication.azure.com/#sig=SECRETSIG",
+            "http://user:SECRETSIG@x.communication.azure.com",
+            "https://user:SECRETSIG@x.communication.azure.com/path",
         ] {
             let error = parse_endpoint(raw).unwrap_err().to_string();
             assert!(!error.contains("SECRETSIG"), "{error}");
@@ -651,6 +674,7 @@ mod tests {
             (ALLOWED_SCOPES_VAR, "voip,admin"),
             (ALLOWED_COUNTRY_CODES_VAR, "1,x"),
             (ALLOWED_COUNTRY_CODES_VAR, "4"),
+            (ALLOWED_COUNTRY_CODES_VAR, ", ,"),
             (ALLOWED_COUNTRY_CODES_VAR, "1242"),
             (SMS_FROM_VAR, "+1 800 555 010"),
             (SMS_FROM_VAR, "Contoso Ltd OTP"),

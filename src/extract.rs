@@ -39,6 +39,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "the request body must be JSON with Content-Type: application/json",
             ));
         }
+        // Both bodies are objects; serde would also read a struct from a positional array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidJson",
+                "the request body must be a JSON object",
+            ));
+        }
         let mut json = serde_json::Deserializer::from_slice(&bytes);
         let value = serde_path_to_error::deserialize(&mut json)
             .map_err(|e| json_error(&e.path().to_string(), e.into_inner()))?;

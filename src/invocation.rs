@@ -22,8 +22,8 @@ use tower::ServiceExt as _;
 
 /// Largest invocation payload read. The host puts the body in it twice (`Data.req.Body` and,
 /// JSON-encoded again, each top-level property in `Metadata`), and escaping can make each copy
-/// six or seven times the size, so a body at our own limit can need close to 1 MiB. Only a
-/// body over that limit can make a larger payload.
+/// a few times the size, so a body at our own limit needs well under 1 MiB. Only a body over
+/// that limit makes a larger payload.
 pub const PAYLOAD_LIMIT: usize = 1024 * 1024;
 
 /// Function folder names and the routes they serve (`function.json` `route`, under `/api`).

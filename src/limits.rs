@@ -11,34 +11,49 @@ use governor::{
 };
 use sha2::{Digest, Sha256};
 use std::{
+    collections::{HashMap, VecDeque},
     num::NonZeroU32,
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
+    sync::{
+        Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
 };
 
 /// How often (in checks) idle keys are forgotten, so the maps stay small.
 const SWEEP_EVERY: u32 = 1024;
+const HOUR: Duration = Duration::from_secs(60 * 60);
 
 /// The limiters; a `None` limit is off.
 #[derive(Debug)]
 pub struct SmsLimits {
-    per_number: Option<DefaultKeyedRateLimiter<String>>,
+    per_number: Option<NumberBudgets>,
     per_caller: Option<DefaultKeyedRateLimiter<String>>,
     checks: AtomicU32,
 }
 
-/// The per-number verdict on each recipient of an admitted request, in request order: `None`
-/// when it may be sent, else how long until its number may receive again.
-pub type Admission = Vec<Option<Duration>>;
+/// What the per-number limit said about the recipients of an admitted request.
+#[derive(Debug)]
+pub struct Admission {
+    /// Per recipient, in request order: `None` when it may be sent, else how long until its
+    /// number may receive again.
+    pub limited: Vec<Option<Duration>>,
+    /// When the admitted recipients' sends were counted, to give back those that did not
+    /// happen.
+    counted_at: Instant,
+}
 
 impl SmsLimits {
     /// `per_number_per_hour` messages to one number per hour; `per_caller_per_minute` requests
     /// from one caller per minute; 0 turns a limit off.
     pub fn new(per_number_per_hour: u32, per_caller_per_minute: u32) -> Self {
-        let limiter = |quota: Option<Quota>| quota.map(RateLimiter::hashmap);
         Self {
-            per_number: limiter(NonZeroU32::new(per_number_per_hour).map(Quota::per_hour)),
-            per_caller: limiter(NonZeroU32::new(per_caller_per_minute).map(Quota::per_minute)),
+            per_number: (per_number_per_hour > 0).then(|| NumberBudgets {
+                per_hour: per_number_per_hour as usize,
+                sends: Mutex::default(),
+            }),
+            per_caller: NonZeroU32::new(per_caller_per_minute)
+                .map(|n| RateLimiter::hashmap(Quota::per_minute(n))),
             checks: AtomicU32::new(0),
         }
     }
@@ -46,11 +61,12 @@ impl SmsLimits {
     /// Admits one request from `caller` to `recipients`.
     ///
     /// A caller over its limit, or a request whose every recipient is over its number's limit,
-    /// is a 429 with `Retry-After`. Otherwise each recipient is judged on its own: only the
-    /// ones that will be sent use up their number's budget, so a number over its limit in a
-    /// request cannot spend, or lock out, the other recipients' budgets.
+    /// is a 429 with `Retry-After`. Otherwise each recipient is judged on its own, and each one
+    /// admitted counts as a message to its number until [`SmsLimits::give_back`] says it was
+    /// not sent: a number over its limit cannot spend, or lock out, the others' budgets.
     pub fn admit(&self, caller: &str, recipients: &[PhoneNumber]) -> Result<Admission, ApiError> {
-        self.sweep();
+        let now = Instant::now();
+        self.sweep(now);
         if let Some(Err(not_until)) = self
             .per_caller
             .as_ref()
@@ -62,28 +78,17 @@ impl SmsLimits {
                 not_until.wait_time_from(DefaultClock::default().now()),
             ));
         }
-        let Some(limiter) = &self.per_number else {
-            return Ok(vec![None; recipients.len()]);
+        let limited = match &self.per_number {
+            Some(budgets) => budgets.take(recipients, now),
+            None => vec![None; recipients.len()],
         };
-        let now = DefaultClock::default().now();
-        let admission: Admission = recipients
-            .iter()
-            .map(|number| {
-                limiter
-                    .check_key(&number.as_str().to_owned())
-                    .err()
-                    .map(|not_until| not_until.wait_time_from(now))
-            })
-            .collect();
-        if admission.iter().any(Option::is_none) {
-            return Ok(admission);
+        if limited.iter().any(Option::is_none) {
+            return Ok(Admission {
+                limited,
+                counted_at: now,
+            });
         }
-        let soonest = admission
-            .iter()
-            .flatten()
-            .min()
-            .copied()
-            .unwrap_or_default();
+        let soonest = limited.iter().flatten().min().copied().unwrap_or_default();
         let (message, target) = match recipients.len() {
             1 => (
                 "recipient 0 has had too many messages",
@@ -94,16 +99,89 @@ impl SmsLimits {
         Err(too_many(message, target, soonest))
     }
 
-    fn sweep(&self) {
+    /// Takes back the counted messages of admitted recipients that were certainly not sent
+    /// (ACS refused them, or the request never reached ACS).
+    pub fn give_back<'a>(
+        &self,
+        admission: &Admission,
+        unsent: impl IntoIterator<Item = &'a PhoneNumber>,
+    ) {
+        if let Some(budgets) = &self.per_number {
+            budgets.give_back(unsent, admission.counted_at);
+        }
+    }
+
+    fn sweep(&self, now: Instant) {
         if self
             .checks
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(SWEEP_EVERY)
         {
-            for limiter in [&self.per_number, &self.per_caller].into_iter().flatten() {
+            if let Some(budgets) = &self.per_number {
+                budgets.forget_idle(now);
+            }
+            if let Some(limiter) = &self.per_caller {
                 limiter.retain_recent();
             }
         }
+    }
+}
+
+/// The messages each number received in the last hour, as their times: a number may receive
+/// `per_hour` in any hour. Unlike a token bucket, a log can take back a message that was counted
+/// but never sent.
+#[derive(Debug)]
+struct NumberBudgets {
+    per_hour: usize,
+    sends: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl NumberBudgets {
+    /// Counts a message at `now` for each number with budget left; for the others, the wait
+    /// until it has some.
+    fn take(&self, numbers: &[PhoneNumber], now: Instant) -> Vec<Option<Duration>> {
+        let mut sends = self
+            .sends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        numbers
+            .iter()
+            .map(|number| {
+                let log = sends.entry(number.as_str().to_owned()).or_default();
+                while log.front().is_some_and(|sent| now - *sent >= HOUR) {
+                    log.pop_front();
+                }
+                match log.front() {
+                    Some(oldest) if log.len() >= self.per_hour => Some(HOUR - (now - *oldest)),
+                    _ => {
+                        log.push_back(now);
+                        None
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn give_back<'a>(&self, numbers: impl IntoIterator<Item = &'a PhoneNumber>, at: Instant) {
+        let mut sends = self
+            .sends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for number in numbers {
+            if let Some(log) = sends.get_mut(number.as_str())
+                && let Some(index) = log.iter().rposition(|sent| *sent == at)
+            {
+                log.remove(index);
+            }
+        }
+    }
+
+    fn forget_idle(&self, now: Instant) {
+        let mut sends = self
+            .sends
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        sends.retain(|_, log| log.back().is_some_and(|sent| now - *sent < HOUR));
     }
 }
 
@@ -140,15 +218,19 @@ pub fn caller_key(headers: &HeaderMap, uri: &Uri, trust_principal: bool) -> Stri
     {
         return format!("principal:{principal}");
     }
+    // The key the host checked: the header wins over `?code=` (any letter case), and of values
+    // the host joined with commas only the first counts. What follows it is the caller's own
+    // choosing and must not make a new caller.
     let key = headers
         .get("x-functions-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| {
             url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-                .find(|(k, _)| k == "code")
+                .find(|(k, _)| k.eq_ignore_ascii_case("code"))
                 .map(|(_, v)| v.into_owned())
-        });
+        })
+        .map(|key| key.split(',').next().unwrap_or_default().trim().to_owned());
     match key {
         Some(key) => {
             let digest = Sha256::digest(key.as_bytes());
@@ -171,13 +253,13 @@ mod tests {
     fn per_number_limit_answers_429_with_retry_after() {
         let limits = SmsLimits::new(2, 0);
         let to = [number("+14255550123")];
-        assert_eq!(limits.admit("a", &to).unwrap(), vec![None]);
+        assert_eq!(limits.admit("a", &to).unwrap().limited, vec![None]);
         assert!(limits.admit("b", &to).is_ok());
         let error = limits.admit("c", &to).unwrap_err();
         assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(error.target.as_deref(), Some("to[0]"));
         let retry: u64 = error.retry_after.unwrap().parse().unwrap();
-        assert!((1..=1800).contains(&retry), "{retry}");
+        assert!((1..=3600).contains(&retry), "{retry}");
         assert!(
             limits.admit("d", &[number("+14255550124")]).is_ok(),
             "other numbers are unaffected"
@@ -188,7 +270,7 @@ mod tests {
     fn a_request_whose_every_number_is_spent_is_429_without_a_target() {
         let limits = SmsLimits::new(1, 0);
         let to = [number("+14255550123"), number("+14255550124")];
-        assert_eq!(limits.admit("a", &to).unwrap(), vec![None, None]);
+        assert_eq!(limits.admit("a", &to).unwrap().limited, vec![None, None]);
 
         let error = limits.admit("a", &to).unwrap_err();
 
@@ -209,13 +291,31 @@ mod tests {
         limits.admit("a", std::slice::from_ref(&spent)).unwrap();
         assert!(limits.admit("a", std::slice::from_ref(&spent)).is_err());
 
-        let admission = limits.admit("a", &[spent, fresh.clone()]).unwrap();
+        let admission = limits.admit("a", &[spent, fresh.clone()]).unwrap().limited;
 
         assert!(admission[0].is_some_and(|wait| wait > Duration::ZERO));
         assert_eq!(admission[1], None);
         assert!(
             limits.admit("a", &[fresh]).is_err(),
             "the fresh number's one message went out in the mixed request"
+        );
+    }
+
+    #[test]
+    fn a_message_given_back_leaves_the_budget_as_it_was() {
+        let limits = SmsLimits::new(1, 0);
+        let to = [number("+14255550123")];
+
+        let admission = limits.admit("a", &to).unwrap();
+        limits.give_back(&admission, &to);
+
+        let again = limits.admit("a", &to).unwrap();
+        assert_eq!(again.limited, vec![None]);
+        assert!(limits.admit("a", &to).is_err(), "counted once it was kept");
+        limits.give_back(&admission, &to);
+        assert!(
+            limits.admit("a", &to).is_err(),
+            "only its own message goes back"
         );
     }
 
@@ -243,6 +343,26 @@ mod tests {
             caller_key(&HeaderMap::new(), &"/api/sms".parse().unwrap(), false),
             "anonymous"
         );
+    }
+
+    #[test]
+    fn only_the_key_the_host_checked_names_the_caller() {
+        let key = |header: Option<&str>, uri: &str| {
+            let mut headers = HeaderMap::new();
+            if let Some(value) = header {
+                headers.insert("x-functions-key", value.parse().unwrap());
+            }
+            caller_key(&headers, &uri.parse().unwrap(), false)
+        };
+        let caller = key(Some("s3cret-key"), "/api/sms");
+        for (header, uri) in [
+            (Some("s3cret-key, anything"), "/api/sms"),
+            (None, "/api/sms?code=s3cret-key,anything"),
+            (None, "/api/sms?Code=s3cret-key"),
+            (Some("s3cret-key"), "/api/sms?code=other"),
+        ] {
+            assert_eq!(key(header, uri), caller, "{header:?} {uri}");
+        }
     }
 
     #[test]

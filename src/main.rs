@@ -57,9 +57,12 @@ fn usage() -> &'static str {
 fn dev_port(args: &[String]) -> Result<u16, String> {
     match args {
         [] => Ok(acs_functions_handler::dev::DEV_PORT),
-        [flag, value] if flag == "--port" => value
-            .parse()
-            .map_err(|_| format!("--port takes a port number, not '{value}'")),
+        [flag, value] if flag == "--port" => match value.parse() {
+            Ok(0) | Err(_) => Err(format!(
+                "--port takes a port number from 1 to 65535, not '{value}'"
+            )),
+            Ok(port) => Ok(port),
+        },
         _ => Err(format!("unexpected arguments {args:?}\n{}", usage())),
     }
 }

@@ -74,6 +74,17 @@ impl AcsError {
         }
     }
 
+    /// Whether the operation certainly had no effect: it never reached ACS (no token), or ACS
+    /// refused it whole (a 4xx). After a 5xx, a dropped connection, a timeout or an unreadable
+    /// answer, it may have taken effect.
+    pub fn had_no_effect(&self) -> bool {
+        match self {
+            AcsError::Credential(_) => true,
+            AcsError::Service { status, .. } => (400..500).contains(status),
+            AcsError::Transport(_) | AcsError::Timeout | AcsError::InvalidResponse(_) => false,
+        }
+    }
+
     /// The HTTP status ACS answered, if it answered.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -178,7 +178,11 @@ impl AcsClient {
         if (200..300).contains(&status) {
             return Ok(response);
         }
-        let retry_after = response.headers().get_optional_string(&RETRY_AFTER);
+        // Passed on to our caller only when it says something: seconds or an HTTP date.
+        let retry_after = response
+            .headers()
+            .get_optional_string(&RETRY_AFTER)
+            .filter(|value| throttle::wait_of(value, std::time::SystemTime::now()).is_some());
         Err(AcsError::from_response(
             status,
             response.body(),

@@ -85,11 +85,13 @@ impl AcsClient {
 /// Pairs ACS's items with our recipients, so no outcome is ever reported for the wrong number.
 ///
 /// An item whose `to` is a recipient's number belongs to that recipient, wherever it stands.
-/// ACS answers in request order, so an item whose `to` matches no recipient (ACS spelled the
-/// number another way) belongs to the recipient at its position, if that one has none yet. A
-/// recipient still without an item is reported as failed with an unknown outcome, never
-/// dropped.
+/// ACS answers one item per recipient in request order, so when the counts agree, an item
+/// whose `to` matches no recipient (ACS spelled the number another way) belongs to the
+/// recipient at its position, if that one has none yet. When they do not agree, position says
+/// nothing. A recipient still without an item is reported as failed with an unknown outcome,
+/// never dropped.
 fn align(recipients: &[Recipient], items: Vec<SendResult>) -> Vec<SendResult> {
+    let by_position = items.len() == recipients.len();
     let mut items: Vec<Option<SendResult>> = items.into_iter().map(Some).collect();
     let mut aligned: Vec<Option<SendResult>> = recipients
         .iter()
@@ -101,7 +103,8 @@ fn align(recipients: &[Recipient], items: Vec<SendResult>) -> Vec<SendResult> {
         })
         .collect();
     for (position, result) in aligned.iter_mut().enumerate() {
-        if result.is_none()
+        if by_position
+            && result.is_none()
             && let Some(slot) = items.get_mut(position)
             && slot
                 .as_ref()
@@ -212,6 +215,25 @@ mod tests {
         );
         let ids: Vec<_> = aligned.iter().map(|i| i.message_id.as_deref()).collect();
         assert_eq!(ids, [Some("a"), Some("b")]);
+    }
+
+    #[test]
+    fn with_items_missing_position_says_nothing() {
+        let recipients = [
+            recipient("+14255550101"),
+            recipient("+14255550102"),
+            recipient("+14255550103"),
+        ];
+        let aligned = align(
+            &recipients,
+            vec![
+                item("14255550102", 202, true, Some("for-102")),
+                item("14255550103", 202, true, Some("for-103")),
+            ],
+        );
+        assert_eq!(aligned.len(), 3);
+        assert!(aligned.iter().all(|item| !item.accepted()), "{aligned:?}");
+        assert!(aligned.iter().all(|item| item.message_id.is_none()));
     }
 
     #[test]

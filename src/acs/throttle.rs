@@ -64,7 +64,7 @@ impl Policy for ThrottleCutoff {
 }
 
 /// How long `Retry-After` asks us to wait: delta-seconds or an HTTP date (RFC 9110 §10.2.3).
-fn wait_of(value: &str, now: SystemTime) -> Option<Duration> {
+pub(super) fn wait_of(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

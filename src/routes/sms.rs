@@ -95,12 +95,16 @@ pub async fn send_sms(
     let admission = state.sms_limits.admit(&caller, &send.recipients)?;
 
     // Recipients over their number's limit are reported, not sent.
-    let recipients: Vec<Recipient> = send
+    let admitted: Vec<&PhoneNumber> = send
         .recipients
         .iter()
-        .zip(&admission)
+        .zip(&admission.limited)
         .filter(|(_, limited)| limited.is_none())
-        .map(|(to, _)| repeatability.recipient(to))
+        .map(|(to, _)| to)
+        .collect();
+    let recipients: Vec<Recipient> = admitted
+        .iter()
+        .map(|to| repeatability.recipient(to))
         .collect();
     let message = SendMessage {
         from: send.from.as_str(),
@@ -117,16 +121,31 @@ pub async fn send_sms(
         repeatability.annotate(&mut response);
         Ok(response)
     };
-    let mut items = match state.acs.send_sms(&cx, &message).await {
-        Ok(items) => items.into_iter(),
-        Err(error) => return unclear(error),
+    let items = match state.acs.send_sms(&cx, &message).await {
+        Ok(items) => items,
+        Err(error) => {
+            // A send that certainly went nowhere uses up no one's budget.
+            if error.had_no_effect() {
+                state.sms_limits.give_back(&admission, admitted);
+            }
+            return unclear(error);
+        }
     };
+    // Nor does a recipient ACS refused; one it failed with a 5xx may yet have been sent.
+    let refused = admitted
+        .iter()
+        .zip(&items)
+        .filter(|(_, item)| !item.accepted() && (400..500).contains(&item.http_status_code));
+    state
+        .sms_limits
+        .give_back(&admission, refused.map(|(to, _)| *to));
+    let mut items = items.into_iter();
 
     let segmentation = sms_text::segment(&send.message);
     let results: Option<Vec<RecipientResult>> = send
         .recipients
         .iter()
-        .zip(admission)
+        .zip(admission.limited)
         .map(|(to, limited)| match limited {
             None => items.next().map(|item| result(to, item, segmentation)),
             Some(wait) => Some(rate_limited(to, wait, segmentation)),

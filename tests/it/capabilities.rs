@@ -403,6 +403,48 @@ async fn a_number_over_its_limit_is_reported_and_spends_no_one_elses_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_message_that_certainly_went_nowhere_spends_no_budget() {
+    let app = TestApp::spawn_with(&[
+        ("SMS_LIMIT_PER_NUMBER_PER_HOUR", "1"),
+        ("SMS_LIMIT_PER_CALLER_PER_MINUTE", "0"),
+        // The emulated resource does not own the second sender: ACS answers 401.
+        ("SMS_ALLOWED_SENDERS", &format!("{SENDER},+18005550111")),
+    ])
+    .await;
+    let to = "+14255550123";
+    let send = |body: Value| app.post_json("/api/sms", body);
+
+    // Refused whole by ACS.
+    let unowned = send(json!({"to": to, "message": "hi", "from": "+18005550111"})).await;
+    assert_eq!(unowned.status(), 502);
+    // Refused for this recipient inside ACS's 202.
+    app.state()
+        .reject_recipient(to, 400, "Invalid To phone number format.");
+    assert_eq!(send(json!({"to": to, "message": "hi"})).await.status(), 400);
+    // An unclear outcome (a 5xx for this recipient) is counted: it may have been sent.
+    app.state().clear();
+    app.state().reject_recipient(to, 503, "ServiceUnavailable");
+    assert_eq!(send(json!({"to": to, "message": "hi"})).await.status(), 502);
+
+    app.state().clear();
+    let other = "+14255550124";
+    assert_eq!(
+        send(json!({"to": other, "message": "hi"})).await.status(),
+        202
+    );
+    assert_eq!(
+        send(json!({"to": other, "message": "hi"})).await.status(),
+        429,
+        "a message sent is counted"
+    );
+    assert_eq!(
+        send(json!({"to": to, "message": "hi"})).await.status(),
+        429,
+        "the 503 counted, the refusals did not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_made_up_principal_id_does_not_escape_the_per_caller_limit() {
     let app = TestApp::spawn_with(&[("SMS_LIMIT_PER_CALLER_PER_MINUTE", "1")]).await;
     let send = |principal: &'static str, to: &'static str| {
@@ -460,6 +502,20 @@ async fn the_per_caller_limit_keys_on_the_function_key() {
     assert_eq!(send("key-a", "+14255550123").await.unwrap().status(), 202);
     assert_eq!(send("key-a", "+14255550124").await.unwrap().status(), 429);
     assert_eq!(send("key-b", "+14255550125").await.unwrap().status(), 202);
+
+    // The host checks the first of repeated `code` values and joins the rest on with commas:
+    // what follows is the caller's to choose and must not make a new caller.
+    for query in ["code=key-b,1", "code=key-b,2", "Code=key-b"] {
+        let response = app
+            .http
+            .post(app.url(&format!("/api/sms?{query}")))
+            .header("content-type", "application/json")
+            .body(json!({"to": "+14255550126", "message": "hi"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 429, "{query}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -117,7 +117,12 @@ fn help_is_printed_wherever_it_is_asked_for_and_stray_arguments_are_refused() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(stdout.starts_with("usage: handler"), "{args:?}: {stdout}");
     }
-    for args in [&["emulator", "extra"][..], &["dev", "--port"], &["serve"]] {
+    for args in [
+        &["emulator", "extra"][..],
+        &["dev", "--port"],
+        &["dev", "--port", "0"],
+        &["serve"],
+    ] {
         let output = run(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&output.stderr).starts_with("error: "));

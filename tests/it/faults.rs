@@ -207,6 +207,26 @@ async fn a_retry_after_beyond_the_deadline_is_passed_on_at_once() {
         (503, Some("AcsUnavailable"), Some("60"))
     );
     assert_eq!(calls(&app, "/sms"), 1, "no retry");
+
+    // A `Retry-After` that says nothing is not passed on.
+    app.state().clear();
+    let unreadable = |status| FaultAction::Status {
+        status,
+        retry_after: Some("soon".to_owned()),
+        body: None,
+    };
+    push(&app, FaultTarget::Acs, unreadable(429), 4);
+    let answer = token(&app).await;
+    assert_eq!(
+        (answer.status, answer.retry_after.as_deref()),
+        (503, Some("10"))
+    );
+    push(&app, FaultTarget::Acs, unreadable(503), 4);
+    let answer = token(&app).await;
+    assert_eq!(
+        (answer.status, answer.code.as_deref(), answer.retry_after),
+        (502, Some("AcsUnavailable"), None)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

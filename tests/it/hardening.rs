@@ -115,6 +115,15 @@ async fn bad_input_is_refused_alike_in_both_modes() {
         let typed = post(&host, "/api/sms", json_type, typed.to_string().into_bytes()).await;
         assert_eq!(typed.body["error"]["target"], "tag", "{mode:?}");
 
+        // A positional array is not a body, though serde would read a struct from it.
+        let array = json!(["+14255550177", "array body", null, null, null, null]);
+        let array = post(&host, "/api/sms", json_type, array.to_string().into_bytes()).await;
+        assert_eq!(
+            (array.status, array.code.as_deref()),
+            (400, Some("InvalidJson")),
+            "{mode:?}"
+        );
+
         // Unknown fields are ignored.
         let extra = json!({"to": "+14255550124", "message": "hi", "priority": "high", "x": [1]});
         let extra = post(&host, "/api/sms", json_type, extra.to_string().into_bytes()).await;
