@@ -447,7 +447,7 @@ pub fn parse_endpoint(raw: &str) -> Result<Url, ConfigError> {
 /// Checks that `raw` is an https origin without path, query or credentials.
 fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
     // Messages show the value without user info, query or fragment: those may carry secrets.
-    let shown = shown_url(raw);
+    let shown = crate::redact::url(raw);
     let url =
         Url::parse(raw).map_err(|e| invalid(variable, format!("'{shown}' is not a URL ({e})")))?;
     if url.scheme() != "https" {
@@ -469,21 +469,6 @@ fn parse_origin(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
         return Err(invalid(variable, "must not contain credentials"));
     }
     Ok(url)
-}
-
-/// `raw` as far as it is safe to show: without a query or fragment, and without user info.
-fn shown_url(raw: &str) -> String {
-    let base = raw.split(['?', '#']).next().unwrap_or_default();
-    match base.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            format!("{scheme}://{host}{path}")
-        }
-        None => base.to_owned(),
-    }
 }
 
 /// `scheme://host[:port]`, for messages.

@@ -40,7 +40,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             ));
         }
         // Both bodies are objects; serde would also read a struct from a positional array.
-        if bytes.trim_ascii_start().first() != Some(&b'{') {
+        // Text that is not JSON at all goes on to the parser, which says where it breaks.
+        if bytes.trim_ascii_start().first() != Some(&b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+        {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidJson",

@@ -28,8 +28,8 @@ pub const PAYLOAD_LIMIT: usize = 1024 * 1024;
 
 /// Function folder names and the routes they serve (`function.json` `route`, under `/api`).
 pub const FUNCTIONS: [(&str, &str); 2] = [
-    ("function-token", "/api/token"),
-    ("function-sms", "/api/sms"),
+    ("function-token", crate::routes::TOKEN_ROUTE),
+    ("function-sms", crate::routes::SMS_ROUTE),
 ];
 
 /// The HTTP trigger object, `Data.req`. Only the fields we use; the rest is ignored.

@@ -1,4 +1,4 @@
-//! Masking of personal data before it reaches a log line.
+//! Masking of personal data and secrets before they reach a log line or an error message.
 
 /// Masks a phone number or sender id, keeping enough to recognise it in support cases:
 /// `+14255550123` becomes `+1425…0123`. Short values keep only their first character.
@@ -11,6 +11,22 @@ pub fn phone(value: &str) -> String {
     let head: String = chars[..5].iter().collect();
     let tail: String = chars[chars.len() - 4..].iter().collect();
     format!("{head}…{tail}")
+}
+
+/// A URL as far as it is safe to show: without user info, query or fragment, any of which may
+/// carry a secret.
+pub fn url(raw: &str) -> String {
+    let base = raw.split(['?', '#']).next().unwrap_or_default();
+    match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            format!("{scheme}://{host}{path}")
+        }
+        None => base.to_owned(),
+    }
 }
 
 /// Masks everything in free text that could be a phone number (a run of 7 or more digits, with

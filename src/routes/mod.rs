@@ -39,8 +39,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// The routes of both functions under the host's `/api` prefix, as `function.json` names them.
-const TOKEN_ROUTE: &str = "/api/token";
-const SMS_ROUTE: &str = "/api/sms";
+pub const TOKEN_ROUTE: &str = "/api/token";
+pub const SMS_ROUTE: &str = "/api/sms";
 
 /// The router of forwarding mode: the host sends each request to its original `/api/...` path.
 pub fn api_router(state: Arc<AppState>) -> Router {

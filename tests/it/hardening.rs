@@ -124,6 +124,12 @@ async fn bad_input_is_refused_alike_in_both_modes() {
             "{mode:?}"
         );
 
+        // Text that is not JSON at all still gets its position.
+        let text = post(&host, "/api/sms", json_type, b"hello".to_vec()).await;
+        assert_eq!(text.code.as_deref(), Some("InvalidJson"), "{mode:?}");
+        let message = text.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("line 1 column"), "{mode:?}: {message}");
+
         // Unknown fields are ignored.
         let extra = json!({"to": "+14255550124", "message": "hi", "priority": "high", "x": [1]});
         let extra = post(&host, "/api/sms", json_type, extra.to_string().into_bytes()).await;
