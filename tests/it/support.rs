@@ -45,7 +45,34 @@ impl Handler {
         Self::start_binary(env!("CARGO_BIN_EXE_handler").as_ref(), env, dir)
     }
 
+    /// Like [`Handler::start`] with another binary. Should the port `env` names be taken by
+    /// the time the child binds it (it was free when chosen, and other tests open connections
+    /// meanwhile), the child is started again on a fresh one.
     pub fn start_binary(
+        binary: &std::path::Path,
+        env: &HashMap<String, String>,
+        dir: &std::path::Path,
+    ) -> Handler {
+        let mut env = env.clone();
+        for _ in 0..3 {
+            let mut handler = Self::spawn(binary, &env, dir);
+            match handler.wait_ready() {
+                Ok(()) => return handler,
+                Err(stderr) if stderr.contains("cannot listen") => {
+                    let port = free_port().to_string();
+                    for name in ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"] {
+                        if env.contains_key(name) {
+                            env.insert(name.to_owned(), port.clone());
+                        }
+                    }
+                }
+                Err(stderr) => panic!("handler not ready: {stderr}"),
+            }
+        }
+        panic!("handler could not get a port in three tries");
+    }
+
+    fn spawn(
         binary: &std::path::Path,
         env: &HashMap<String, String>,
         dir: &std::path::Path,
@@ -63,29 +90,34 @@ impl Handler {
             .expect("the handler binary starts");
         let stdout = collect(child.stdout.take().unwrap());
         let stderr = collect(child.stderr.take().unwrap());
-        let handler = Handler {
+        Handler {
             child,
             port,
             base: format!("http://127.0.0.1:{port}"),
             stdout,
             stderr,
-        };
-        handler.wait_ready();
-        handler
+        }
     }
 
-    fn wait_ready(&self) {
+    /// Polls `GET /` every 25 ms for at most 30 s; on failure, what the child wrote to stderr.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+            if answers_http(self.port) {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                let stderr = self.stderr.lock().unwrap().join("\n");
+                return Err(format!("exited ({status}): {stderr}"));
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        panic!(
-            "handler not ready in 30 s; stderr: {:?}",
-            self.stderr.lock().unwrap()
-        );
+        Err(format!(
+            "not ready in 30 s: {}",
+            self.stderr.lock().unwrap().join("\n")
+        ))
     }
 
     /// Sends SIGTERM and waits for the exit status.
@@ -123,6 +155,25 @@ impl Drop for Handler {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether an HTTP server answers `GET /` on the loopback `port`, as the host's probe asks.
+///
+/// A bare TCP connect is not enough: with nothing listening on a port of the ephemeral range, a
+/// connect can pick that very port as its source and connect to itself, and the "ready" handler
+/// then refuses the test's first request.
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = [0u8; 5];
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        .is_ok()
+        && stream.read_exact(&mut head).is_ok()
+        && &head == b"HTTP/"
 }
 
 fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
