@@ -32,14 +32,35 @@ fn sender() -> String {
     std::env::var("SMS_FROM")
         .ok()
         .filter(|s| !s.trim().is_empty())
+        .map(|raw| canonical_sender(&raw))
         .unwrap_or_else(|| DEV_SENDER.to_owned())
+}
+
+/// Every sender the handler may send from (`SMS_FROM` and `SMS_ALLOWED_SENDERS`): the emulated
+/// resource owns them all, so trying `SMS_ALLOWED_SENDERS` locally works as it would in Azure
+/// with numbers the resource owns.
+fn owned_senders() -> Vec<String> {
+    let mut senders = vec![sender()];
+    let allowed = std::env::var("SMS_ALLOWED_SENDERS").unwrap_or_default();
+    for item in allowed.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let item = canonical_sender(item);
+        if !senders.contains(&item) {
+            senders.push(item);
+        }
+    }
+    senders
+}
+
+/// A sender as the handler sends it; a malformed one is left for the handler to refuse.
+fn canonical_sender(raw: &str) -> String {
+    crate::sender::Sender::parse(raw).map_or_else(|_| raw.trim().to_owned(), |s| s.to_string())
 }
 
 async fn start(acs_port: u16, identity_port: u16) -> Result<Emulator, ExitCode> {
     let options = EmulatorOptions {
         acs_addr: SocketAddr::from(([127, 0, 0, 1], acs_port)),
         identity_addr: SocketAddr::from(([127, 0, 0, 1], identity_port)),
-        owned_senders: vec![sender()],
+        owned_senders: owned_senders(),
         history_limit: Some(HISTORY_LIMIT),
         ..EmulatorOptions::default()
     };

@@ -67,11 +67,7 @@ pub async fn invoke(
             .filter(|c| !c.is_control())
             .take(64)
             .collect();
-        return outputs(
-            error.into_response(),
-            vec![format!("no function named {name}")],
-        )
-        .await;
+        return refused(error, format!("no function named {name}")).await;
     };
 
     let translated = match translate(route, request).await {
@@ -81,7 +77,7 @@ pub async fn invoke(
                 "invalid invocation payload for {function}: {}",
                 error.message
             );
-            return outputs(error.into_response(), vec![log]).await;
+            return refused(error, log).await;
         }
     };
     let method = translated.method().clone();
@@ -102,6 +98,16 @@ pub async fn invoke(
         logs.push(format!("error code {code}"));
     }
     outputs(response, logs).await
+}
+
+/// Answers an invocation that never reached a route. Like every error it carries an
+/// `x-ms-client-request-id`: minted, since the caller's could not be read.
+async fn refused(error: ApiError, log: String) -> Response {
+    let mut response = error.into_response();
+    if let Ok(id) = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()) {
+        response.headers_mut().insert("x-ms-client-request-id", id);
+    }
+    outputs(response, vec![log]).await
 }
 
 /// Rebuilds the caller's request from `Data.req`.

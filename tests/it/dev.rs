@@ -15,6 +15,8 @@ async fn dev_serves_both_functions_against_the_emulator() {
     let mut dev = Command::new(env!("CARGO_BIN_EXE_handler"))
         .args(["dev", "--port", &port.to_string()])
         .env_remove("SMS_FROM")
+        // A second sender, written another way: the emulated resource owns it too.
+        .env("SMS_ALLOWED_SENDERS", "+18005550100, +1 800 555 0101")
         .env_remove("IDENTITY_ENDPOINT")
         .env_remove("COMMUNICATION_SERVICES_ENDPOINT")
         .stdout(Stdio::piped())
@@ -64,6 +66,13 @@ async fn dev_serves_both_functions_against_the_emulator() {
         .await
         .unwrap();
     assert_eq!(sms.status(), 202);
+    let other = client
+        .post(format!("{base}/api/sms"))
+        .json(&json!({"to": "+14255550124", "message": "hi", "from": "+18005550101"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 202, "{:?}", other.text().await);
 
     let deadline = Instant::now() + Duration::from_secs(5);
     while !lines

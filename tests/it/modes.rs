@@ -388,6 +388,10 @@ async fn payload_replies_follow_the_hosts_rules() {
         assert_eq!(res["statusCode"], status, "{function}: {reply}");
         assert!(res.get("status").is_none(), "the host ignores `status`");
         assert!(
+            res["headers"]["x-ms-client-request-id"].is_string(),
+            "{function}: every answer has a request id: {reply}"
+        );
+        assert!(
             res["headers"]
                 .as_object()
                 .unwrap()
